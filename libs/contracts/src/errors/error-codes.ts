@@ -1,0 +1,84 @@
+/**
+ * Every error the platform returns carries one of these codes. They are part of the public API:
+ * clients match on them, so a code is never renamed or reused for something else. Where EC2 has a
+ * code for the same condition, it is EC2's.
+ */
+export const ErrorCode = {
+  // 400
+  InvalidParameterValue: 'InvalidParameterValue',
+  MalformedRequest: 'MalformedRequest',
+  InvalidAccountIDMalformed: 'InvalidAccountID.Malformed',
+  // 401, 403
+  AuthFailure: 'AuthFailure',
+  UnauthorizedOperation: 'UnauthorizedOperation',
+  // 404, 405
+  RouteNotFound: 'RouteNotFound',
+  MethodNotAllowed: 'MethodNotAllowed',
+  InvalidAccountIDNotFound: 'InvalidAccountID.NotFound',
+  InvalidKeyIDNotFound: 'InvalidKeyID.NotFound',
+  // 409
+  AccountAlreadyExists: 'AccountAlreadyExists',
+  IncorrectState: 'IncorrectState',
+  // 413, 415, 429
+  PayloadTooLarge: 'PayloadTooLarge',
+  UnsupportedMediaType: 'UnsupportedMediaType',
+  RequestLimitExceeded: 'RequestLimitExceeded',
+  // 5xx
+  InternalError: 'InternalError',
+  ServiceUnavailable: 'ServiceUnavailable',
+  ServiceTimeout: 'ServiceTimeout',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The HTTP status each code answers with: the one table the gateway maps errors by. */
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  InvalidParameterValue: 400,
+  MalformedRequest: 400,
+  'InvalidAccountID.Malformed': 400,
+  AuthFailure: 401,
+  UnauthorizedOperation: 403,
+  RouteNotFound: 404,
+  MethodNotAllowed: 405,
+  'InvalidAccountID.NotFound': 404,
+  'InvalidKeyID.NotFound': 404,
+  AccountAlreadyExists: 409,
+  IncorrectState: 409,
+  PayloadTooLarge: 413,
+  UnsupportedMediaType: 415,
+  RequestLimitExceeded: 429,
+  InternalError: 500,
+  ServiceUnavailable: 503,
+  ServiceTimeout: 504,
+};
+
+/** One field that failed validation. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/**
+ * The error a service returns over RPC, and the core of the problem+json body the gateway
+ * answers with. `detail` is written for a person; it never holds a stack trace or a secret.
+ */
+export interface ErrorBody {
+  code: ErrorCode;
+  detail: string;
+  errors?: FieldError[];
+}
+
+const CODES = new Set<string>(Object.values(ErrorCode));
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && CODES.has(value);
+}
+
+export function isErrorBody(value: unknown): value is ErrorBody {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    isErrorCode((value as { code?: unknown }).code) &&
+    typeof (value as { detail?: unknown }).detail === 'string'
+  );
+}

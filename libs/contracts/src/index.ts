@@ -1,0 +1,3 @@
+export * from './common/index.js';
+export * from './errors/index.js';
+export * from './permission/index.js';

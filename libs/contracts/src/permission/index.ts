@@ -1,0 +1,2 @@
+export * from './permission.patterns.js';
+export * from './permission.schemas.js';

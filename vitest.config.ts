@@ -1,0 +1,39 @@
+import { fileURLToPath } from 'node:url';
+import swc from 'unplugin-swc';
+import { defineConfig } from 'vitest/config';
+
+const lib = (name: string) => fileURLToPath(new URL(`./libs/${name}/src/index.ts`, import.meta.url));
+
+// SWC compiles the tests so that NestJS gets the decorator metadata it injects by.
+export default defineConfig({
+  plugins: [
+    swc.vite({
+      jsc: {
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+        target: 'es2023',
+      },
+    }),
+  ],
+  resolve: {
+    alias: {
+      '@imagemart/config': lib('config'),
+      '@imagemart/contracts': lib('contracts'),
+      '@imagemart/database': lib('database'),
+      '@imagemart/messaging': lib('messaging'),
+      '@imagemart/observability': lib('observability'),
+      '@imagemart/testing': lib('testing'),
+    },
+  },
+  test: {
+    include: ['{apps,libs,tools}/**/*.{spec,integration-spec,e2e-spec}.ts'],
+    environment: 'node',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    // Two cores: integration tests each make their own database and Redis prefix, so two files at
+    // a time is as parallel as is useful here.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
