@@ -42,3 +42,6 @@ export function loadConfig<S extends z.ZodType>(
   }
   return parsed.data;
 }
+
+/** Injection token of the process's validated configuration object. */
+export const APP_CONFIG = Symbol.for('imagemart.app-config');

@@ -1,0 +1,50 @@
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { firstValueFrom, timeout as rxTimeout } from 'rxjs';
+import { APP_CONFIG } from '@imagemart/config';
+import { ErrorCode, RpcService, isErrorBody } from '@imagemart/contracts';
+import { RedisStreamsClient } from '@imagemart/messaging';
+import { ApiProblem } from '../problem/api-problem.js';
+import type { StorefrontConfig } from '../storefront.config.js';
+
+/**
+ * The gateway's clients of the services, one per service, and the one way handlers call them:
+ * a service's error body becomes an ApiProblem with the same code; anything else is an internal
+ * error whose details stay in the log.
+ */
+@Injectable()
+export class ServiceClients implements OnModuleInit, OnApplicationShutdown {
+  private readonly clients: Record<RpcService, RedisStreamsClient>;
+
+  constructor(@Inject(APP_CONFIG) config: StorefrontConfig) {
+    const make = (service: RpcService) =>
+      new RedisStreamsClient({
+        connection: config.REDIS_URL,
+        prefix: config.REDIS_PREFIX,
+        service,
+        timeoutMs: config.RPC_TIMEOUT_MS,
+      });
+    this.clients = { permission: make('permission'), catalog: make('catalog'), billing: make('billing') };
+  }
+
+  async onModuleInit(): Promise<void> {
+    await Promise.all(Object.values(this.clients).map((c) => c.connect()));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(Object.values(this.clients).map((c) => c.close()));
+  }
+
+  /** Calls `pattern` on `service`; `timeoutMs` shortens the client's own timeout for this call. */
+  async call<T>(service: RpcService, pattern: string, data: unknown, timeoutMs?: number): Promise<T> {
+    const reply$ = this.clients[service].send<T>(pattern, data);
+    try {
+      return await firstValueFrom(timeoutMs ? reply$.pipe(rxTimeout(timeoutMs)) : reply$);
+    } catch (err) {
+      if (isErrorBody(err)) throw ApiProblem.from(err);
+      if (err instanceof Error && err.name === 'TimeoutError') {
+        throw new ApiProblem(ErrorCode.ServiceTimeout, `${service} did not answer within ${timeoutMs} ms`);
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import type { IncomingMessage } from 'node:http';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { FastifyInstance } from 'fastify';
+import {
+  PinoNestLogger,
+  acceptOrCreateRequestId,
+  httpRequestDuration,
+  requestContext,
+  type Logger as PinoLogger,
+} from '@imagemart/observability';
+import { loadConfig } from '@imagemart/config';
+import { checkRedis, connectDatabase } from '@imagemart/messaging';
+import { createLogger } from '@imagemart/observability';
+import { sendProblem } from './problem/problem.filter.js';
+import { StorefrontModule } from './storefront.module.js';
+import { storefrontConfigSchema, type StorefrontConfig } from './storefront.config.js';
+
+const REQUEST_ID_HEADER = 'x-request-id';
+
+/** Request ids, request context, access log and HTTP metrics, for every request. */
+function instrument(fastify: FastifyInstance, logger: PinoLogger): void {
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    requestContext.run({ requestId: String(request.id) }, done);
+  });
+  fastify.addHook('onSend', async (request, reply) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    httpRequestDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, seconds);
+    logger.info(
+      { requestId: request.id, method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+}
+
+export async function createStorefrontApp(config: StorefrontConfig, logger: PinoLogger): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    logger: false,
+    genReqId: (req: IncomingMessage) => acceptOrCreateRequestId(req.headers[REQUEST_ID_HEADER]),
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(StorefrontModule.forRoot(config), adapter, {
+    logger: new PinoNestLogger(logger),
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  instrument(fastify, logger);
+  // JSON is the only body this API reads; a text/plain body gets 415 rather than a string.
+  fastify.removeContentTypeParser('text/plain');
+  const problemLogger = new Logger('Http');
+  // Errors Fastify raises before a route runs (bad JSON, too large, wrong media type).
+  fastify.setErrorHandler((err, request, reply) => sendProblem(reply, request, err, problemLogger));
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('ImageMart API')
+      .setDescription('Marketplace of machine images. Errors are application/problem+json with a stable `code`.')
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key: imk_…' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  return app;
+}
+
+export interface RunningStorefront {
+  app: NestFastifyApplication;
+  logger: PinoLogger;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Boots the gateway: validated config, preflight of PostgreSQL and Redis, then HTTP. */
+export async function startStorefront(env: Record<string, string | undefined> = process.env): Promise<RunningStorefront> {
+  const config = loadConfig(storefrontConfigSchema, env);
+  const logger = createLogger({ service: 'storefront-api', level: config.LOG_LEVEL });
+  await checkRedis(config.REDIS_URL);
+  await (await connectDatabase(config.DATABASE_URL, 1)).$disconnect();
+  const app = await createStorefrontApp(config, logger);
+  await app.listen({ port: config.PORT, host: config.HOST });
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const url = `http://${config.HOST}:${port}`;
+  logger.info({ url }, `storefront-api listening on ${url}`);
+  return { app, logger, url, stop: () => app.close() };
+}

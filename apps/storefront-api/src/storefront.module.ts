@@ -1,0 +1,62 @@
+import { Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { APP_CONFIG } from '@imagemart/config';
+import { QueueRegistry } from '@imagemart/messaging';
+import { AccountsController } from './accounts/accounts.controller.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { HEALTH_DB_POOL, HealthController } from './health/health.controller.js';
+import { MetricsController } from './metrics/metrics.controller.js';
+import { ProblemFilter } from './problem/problem.filter.js';
+import { ServiceClients } from './rpc/service-clients.js';
+import type { StorefrontConfig } from './storefront.config.js';
+
+/** Closes the gateway's own connections when the app stops. */
+class ConnectionsCloser implements OnApplicationShutdown {
+  constructor(
+    @Inject(Redis) private readonly redis: Redis,
+    @Inject(HEALTH_DB_POOL) private readonly db: pg.Pool,
+    @Inject(QueueRegistry) private readonly queues: QueueRegistry,
+  ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queues.close();
+    await this.db.end();
+    this.redis.disconnect();
+  }
+}
+
+@Module({})
+export class StorefrontModule {
+  static forRoot(config: StorefrontConfig): DynamicModule {
+    return {
+      module: StorefrontModule,
+      controllers: [HealthController, MetricsController, AccountsController],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        {
+          provide: Redis,
+          useFactory: () => {
+            const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+            redis.on('error', () => undefined); // reported by /health
+            return redis;
+          },
+        },
+        {
+          provide: HEALTH_DB_POOL,
+          useFactory: () => {
+            const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2, connectionTimeoutMillis: 2000 });
+            pool.on('error', () => undefined);
+            return pool;
+          },
+        },
+        { provide: QueueRegistry, useFactory: () => new QueueRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX }) },
+        ServiceClients,
+        ConnectionsCloser,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: ProblemFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,4 @@
+export * from './bullmq/index.js';
+export * from './redis-streams/index.js';
+export * from './rpc/index.js';
+export * from './runtime/index.js';

@@ -1,0 +1,2 @@
+export * from './domain.exception.js';
+export * from './zod-payload.pipe.js';

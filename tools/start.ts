@@ -1,0 +1,168 @@
+/**
+ * `npm start`: the whole platform on this machine. Checks PostgreSQL and Redis, creates the
+ * database and applies the migrations, starts the five processes, waits for /health to be green,
+ * and on a fresh install seeds a demo admin, seller and buyer and prints their API keys once.
+ * Ctrl+C stops everything.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { z } from 'zod';
+import { baseConfigSchema, loadConfig } from '@imagemart/config';
+import { ensureDatabase, migrate } from '@imagemart/database';
+import { checkRedis, runMain, StartupError } from '@imagemart/messaging';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const PROCESSES = ['permission', 'catalog', 'billing', 'bundler-worker', 'storefront-api'] as const;
+
+const configSchema = baseConfigSchema.extend({
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  /** `inherit` shows every process's JSON log lines on this terminal as well. */
+  START_LOGS: z.enum(['files', 'inherit']).default('files'),
+});
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function countAdmins(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM permission.account WHERE 'admin' = ANY(roles)`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  } finally {
+    await client.end();
+  }
+}
+
+async function waitForHealth(baseUrl: string, children: Map<string, ChildProcess>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    for (const [name, child] of children) {
+      if (child.exitCode !== null) throw new StartupError(`${name} exited with code ${child.exitCode}; see .data/logs/${name}.log`);
+    }
+    try {
+      const res = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5000) });
+      const body = (await res.json()) as { checks?: Record<string, { status: string }> };
+      if (res.status === 200) return;
+      last = Object.entries(body.checks ?? {})
+        .filter(([, c]) => c.status !== 'up')
+        .map(([n]) => n)
+        .join(', ');
+    } catch {
+      last = 'storefront-api';
+    }
+    await sleep(500);
+  }
+  throw new StartupError(`the platform was not healthy within ${timeoutMs / 1000} s (still down: ${last}); see .data/logs/`);
+}
+
+async function api<T>(baseUrl: string, key: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  if (!res.ok) throw new StartupError(`seeding failed: ${method} ${path} answered ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function seedDemo(baseUrl: string, adminKey: string): Promise<void> {
+  const me = await api<{ id: string }>(baseUrl, adminKey, 'GET', '/v1/me');
+  const lines = [`  admin   ${me.id}  ${adminKey}`];
+  for (const role of ['seller', 'buyer'] as const) {
+    const account = await api<{ id: string }>(baseUrl, adminKey, 'POST', '/v1/accounts', {
+      name: `Demo ${role}`,
+      email: `${role}@demo.imagemart.local`,
+      roles: [role],
+    });
+    const issued = await api<{ key: string }>(baseUrl, adminKey, 'POST', `/v1/accounts/${account.id}/keys`, { name: 'demo' });
+    lines.push(`  ${role.padEnd(7)} ${account.id}  ${issued.key}`);
+  }
+  say('');
+  say('Demo accounts (their keys are shown this once; they are stored hashed):');
+  for (const line of lines) say(line);
+}
+
+/** Something already answering on the port would answer /health in our place. */
+async function assertPortFree(port: number): Promise<void> {
+  const inUse = await new Promise<boolean>((done) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+  if (inUse) throw new StartupError(`port ${port} is in use (is ImageMart already running?): stop that process or set PORT.`);
+}
+
+runMain('imagemart', async () => {
+  const config = loadConfig(configSchema);
+  const baseUrl = `http://127.0.0.1:${config.PORT}`;
+  await assertPortFree(config.PORT);
+
+  await checkRedis(config.REDIS_URL);
+  await ensureDatabase(config.DATABASE_URL);
+  const migrated = await migrate(config.DATABASE_URL, join(root, 'prisma/migrations'));
+  say(migrated.applied.length ? `Applied migrations: ${migrated.applied.join(', ')}` : 'Database is up to date.');
+
+  const fresh = (await countAdmins(config.DATABASE_URL)) === 0;
+  const adminKey = fresh ? `imk_${randomBytes(32).toString('base64url')}` : undefined;
+
+  const logDir = join(root, '.data/logs');
+  mkdirSync(logDir, { recursive: true });
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  for (const name of PROCESSES) {
+    const env = { ...process.env, ...(name === 'permission' && adminKey ? { ADMIN_BOOTSTRAP_KEY: adminKey } : {}) };
+    const child = spawn(process.execPath, ['--enable-source-maps', join(root, `dist/apps/${name}/src/main.js`)], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const file = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+    child.stdout?.pipe(file);
+    child.stderr?.pipe(file);
+    if (config.START_LOGS === 'inherit') {
+      child.stdout?.pipe(process.stdout);
+      child.stderr?.pipe(process.stderr);
+    }
+    child.on('exit', (code, signal) => {
+      if (!stopping) say(`${name} stopped (${signal ?? `exit code ${code}`}); see .data/logs/${name}.log`);
+    });
+    children.set(name, child);
+  }
+
+  const stopAll = async () => {
+    stopping = true;
+    for (const child of children.values()) if (child.exitCode === null) child.kill('SIGTERM');
+    await Promise.all(
+      [...children.values()].map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)),
+    );
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say('Stopping ImageMart…');
+      void stopAll().then(() => process.exit(0));
+    });
+  }
+
+  try {
+    await waitForHealth(baseUrl, children, 60_000);
+    if (adminKey) await seedDemo(baseUrl, adminKey);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  say('');
+  say(`ImageMart is running at ${baseUrl}`);
+  say(`  API docs ${baseUrl}/docs · health ${baseUrl}/health · metrics ${baseUrl}/metrics`);
+  say(`  logs in .data/logs/ · Ctrl+C stops every process`);
+});
