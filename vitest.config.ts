@@ -26,7 +26,17 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['{apps,libs,tools}/**/*.{spec,integration-spec,e2e-spec}.ts'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit+integration', include: ['{apps,libs,tools,bench}/**/*.{spec,integration-spec}.ts'] },
+      },
+      {
+        // The real processes from the build, over HTTP; the build runs once before them.
+        extends: true,
+        test: { name: 'e2e', include: ['e2e/**/*.e2e-spec.ts'], globalSetup: ['e2e/support/build.ts'] },
+      },
+    ],
     environment: 'node',
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -24,7 +24,9 @@ async function main(): Promise<number> {
     }
     const { applied, skipped } = await migrate(databaseUrl, migrationsDir);
     for (const name of applied) console.log(`Applied migration ${name}`);
-    if (applied.length === 0) console.log(`Database is up to date (${skipped} migration${skipped === 1 ? '' : 's'} applied)`);
+    if (applied.length === 0) {
+      console.log(`Database is up to date (${skipped} migration${skipped === 1 ? '' : 's'} applied)`);
+    }
     return 0;
   } catch (err) {
     if (err instanceof MigrationError) return fail(err.message);

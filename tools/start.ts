@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { z } from 'zod';
 import { baseConfigSchema, loadConfig } from '@imagemart/config';
-import { ensureDatabase, migrate } from '@imagemart/database';
+import { describeConnectionError, ensureDatabase, migrate } from '@imagemart/database';
 import { checkRedis, runMain, StartupError } from '@imagemart/messaging';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -110,8 +110,14 @@ runMain('imagemart', async () => {
   await assertPortFree(config.PORT);
 
   await checkRedis(config.REDIS_URL);
-  await ensureDatabase(config.DATABASE_URL);
-  const migrated = await migrate(config.DATABASE_URL, join(root, 'prisma/migrations'));
+  const migrated = await (async () => {
+    try {
+      await ensureDatabase(config.DATABASE_URL);
+    } catch (err) {
+      throw new StartupError(describeConnectionError(err, 'PostgreSQL', config.DATABASE_URL), { cause: err });
+    }
+    return migrate(config.DATABASE_URL, join(root, 'prisma/migrations'));
+  })();
   say(migrated.applied.length ? `Applied migrations: ${migrated.applied.join(', ')}` : 'Database is up to date.');
 
   const fresh = (await countAdmins(config.DATABASE_URL)) === 0;

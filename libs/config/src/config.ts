@@ -14,7 +14,7 @@ export const baseConfigSchema = z.object({
   /** Every Redis key this deployment writes starts with this prefix and a colon. */
   REDIS_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/)
     .default('imagemart'),
   /** How long a caller waits for an RPC answer before it gives up with 504. */
   RPC_TIMEOUT_MS: positiveInt(5000),

@@ -27,12 +27,16 @@ export async function checkRedis(redisUrl: string): Promise<void> {
     retryStrategy: () => null,
     connectTimeout: 3000,
   });
-  redis.on('error', () => undefined);
+  // ioredis rejects connect() with a bare "Connection is closed"; the socket's own error (refused,
+  // not found, timed out) comes through the 'error' event.
+  let socketError: unknown;
+  redis.on('error', (err) => (socketError ??= err));
   try {
     await redis.connect();
     await redis.ping();
   } catch (err) {
-    throw new StartupError(describeConnectionError(err, 'Redis', redisUrl), { cause: err });
+    const cause = socketError ?? err;
+    throw new StartupError(describeConnectionError(cause, 'Redis', redisUrl), { cause });
   } finally {
     redis.disconnect();
   }

@@ -1,0 +1,270 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@imagemart/testing';
+import { http, Platform, type Problem } from './support/platform.js';
+
+/**
+ * The five real processes over HTTP: authentication, accounts and keys, bad input, request ids
+ * across hops, health and timeouts when a process stops.
+ */
+let platform: Platform;
+let base: string;
+
+beforeAll(async () => {
+  platform = await Platform.start('api');
+  base = platform.baseUrl;
+}, 60_000);
+
+afterAll(async () => {
+  await platform?.stop();
+});
+
+function expectProblem(res: { status: number; headers: Headers; body: any }, status: number, code: string): Problem {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const problem = res.body as Problem;
+  expect(problem).toMatchObject({ status, code, type: `urn:imagemart:problem:${code}` });
+  expect(problem.detail).toEqual(expect.any(String));
+  expect(problem.requestId).toEqual(res.headers.get('x-request-id'));
+  expect(JSON.stringify(problem)).not.toMatch(/\bat .+\.(js|ts):\d+/); // no stack trace
+  return problem;
+}
+
+async function createAccount(roles: string[], email = `${roles.join('-')}-${Math.random().toString(36).slice(2)}@example.test`) {
+  const res = await http(base, 'POST', '/v1/accounts', { key: platform.adminKey, body: { name: `Test ${roles[0]}`, email, roles } });
+  expect(res.status).toBe(201);
+  const key = await http(base, 'POST', `/v1/accounts/${res.body.id}/keys`, { key: platform.adminKey, body: { name: 'test' } });
+  expect(key.status).toBe(201);
+  return { id: res.body.id as string, key: key.body.key as string, keyId: key.body.id as string };
+}
+
+describe('operations routes', () => {
+  it('reports every part healthy', async () => {
+    const res = await http(base, 'GET', '/health');
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('ok');
+    expect(Object.keys(res.body.checks).sort()).toEqual(
+      ['billing', 'bundler-worker', 'catalog', 'permission', 'postgres', 'redis'].sort(),
+    );
+    for (const check of Object.values(res.body.checks) as { status: string }[]) expect(check.status).toBe('up');
+  });
+
+  it('serves the OpenAPI document and Prometheus metrics', async () => {
+    const docs = await http(base, 'GET', '/docs-json');
+    expect(docs.status).toBe(200);
+    expect(docs.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/v1/accounts', '/v1/accounts/{accountId}/keys']));
+    const ui = await http(base, 'GET', '/docs');
+    expect(ui.status).toBe(200);
+
+    await http(base, 'GET', '/v1/me', { key: platform.adminKey });
+    const metrics = await fetch(`${base}/metrics`);
+    const text = await metrics.text();
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(text).toMatch(/imagemart_http_request_duration_seconds_count\{method="GET",route="\/v1\/me",status="200"\} \d+/);
+    expect(text).toMatch(/imagemart_rpc_client_duration_seconds_count\{service="permission",pattern="permission.apikey.authenticate",outcome="ok"\} \d+/);
+    expect(text).toMatch(/imagemart_queue_jobs\{queue="bundling",state="failed"\} 0/);
+  });
+});
+
+describe('authentication', () => {
+  it('refuses a missing, malformed or unknown key with 401 problem+json', async () => {
+    expectProblem(await http(base, 'GET', '/v1/me'), 401, 'AuthFailure');
+    expectProblem(await http(base, 'GET', '/v1/me', { headers: { authorization: 'Basic abc' } }), 401, 'AuthFailure');
+    const bad = await http(base, 'GET', '/v1/me', { key: 'imk_not-a-real-key' });
+    expectProblem(bad, 401, 'AuthFailure');
+    expect(bad.headers.get('www-authenticate')).toMatch(/^Bearer/);
+  });
+
+  it('guards every route in the OpenAPI document except the public ones', async () => {
+    const docs = await http(base, 'GET', '/docs-json');
+    const routes: [string, string][] = [];
+    for (const [path, ops] of Object.entries(docs.body.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(ops)) routes.push([method.toUpperCase(), path]);
+    }
+    const publicRoutes = new Set(['GET /health', 'GET /metrics']);
+    expect(routes.length).toBeGreaterThan(5);
+    for (const [method, path] of routes) {
+      const concrete = path.replace('{accountId}', '123456789012').replace('{keyId}', 'key-0123456789abcdef');
+      const res = await http(base, method, concrete, method === 'POST' ? { body: {} } : {});
+      if (publicRoutes.has(`${method} ${path}`)) expect(res.status, `${method} ${path}`).toBe(200);
+      else expect(res.status, `${method} ${path} without a key`).toBe(401);
+    }
+  });
+
+  it('a revoked key stops working at once; revoking twice answers the same', async () => {
+    const seller = await createAccount(['seller']);
+    expect((await http(base, 'GET', '/v1/me', { key: seller.key })).status).toBe(200);
+    const revoked = await http(base, 'DELETE', `/v1/accounts/${seller.id}/keys/${seller.keyId}`, { key: seller.key });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.revokedAt).toEqual(expect.any(String));
+    expectProblem(await http(base, 'GET', '/v1/me', { key: seller.key }), 401, 'AuthFailure');
+    const again = await http(base, 'DELETE', `/v1/accounts/${seller.id}/keys/${seller.keyId}`, { key: platform.adminKey });
+    expect(again.status).toBe(200);
+    expect(again.body.revokedAt).toBe(revoked.body.revokedAt);
+  });
+});
+
+describe('accounts and keys', () => {
+  it('lets an admin create a seller and its key, and the key works (the README flow)', async () => {
+    const created = await http(base, 'POST', '/v1/accounts', {
+      key: platform.adminKey,
+      body: { name: '  Acme Images ', email: 'OPS@acme.example', roles: ['seller'] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: 'Acme Images', email: 'ops@acme.example', roles: ['seller'], status: 'active' });
+    expect(created.body.id).toMatch(/^\d{12}$/);
+
+    const issued = await http(base, 'POST', `/v1/accounts/${created.body.id}/keys`, { key: platform.adminKey, body: { name: 'ci' } });
+    expect(issued.status).toBe(201);
+    expect(issued.body.key).toMatch(/^imk_[A-Za-z0-9_-]{43}$/);
+    expect(issued.body.prefix).toBe(issued.body.key.slice(0, 12));
+
+    const me = await http(base, 'GET', '/v1/me', { key: issued.body.key });
+    expect(me.status).toBe(200);
+    expect(me.body.id).toBe(created.body.id);
+
+    const keys = await http(base, 'GET', `/v1/accounts/${created.body.id}/keys`, { key: issued.body.key });
+    expect(keys.status).toBe(200);
+    expect(keys.body).toHaveLength(1);
+    expect(JSON.stringify(keys.body)).not.toContain(issued.body.key);
+
+    expectProblem(
+      await http(base, 'POST', '/v1/accounts', { key: platform.adminKey, body: { name: 'Dup', email: 'ops@acme.example', roles: ['buyer'] } }),
+      409,
+      'AccountAlreadyExists',
+    );
+  });
+
+  it('keeps accounts apart: no creating, listing or reading others without admin', async () => {
+    const seller = await createAccount(['seller']);
+    const buyer = await createAccount(['buyer']);
+    expectProblem(
+      await http(base, 'POST', '/v1/accounts', { key: seller.key, body: { name: 'x', email: 'x@example.test', roles: ['admin'] } }),
+      403,
+      'UnauthorizedOperation',
+    );
+    expectProblem(await http(base, 'GET', '/v1/accounts', { key: buyer.key }), 403, 'UnauthorizedOperation');
+    // Another account answers exactly like one that does not exist.
+    const other = expectProblem(await http(base, 'GET', `/v1/accounts/${seller.id}`, { key: buyer.key }), 404, 'InvalidAccountID.NotFound');
+    const none = expectProblem(await http(base, 'GET', '/v1/accounts/000000000001', { key: buyer.key }), 404, 'InvalidAccountID.NotFound');
+    expect(other.detail.replace(seller.id, 'ID')).toBe(none.detail.replace('000000000001', 'ID'));
+    expectProblem(await http(base, 'POST', `/v1/accounts/${seller.id}/keys`, { key: buyer.key, body: {} }), 404, 'InvalidAccountID.NotFound');
+    expectProblem(
+      await http(base, 'DELETE', `/v1/accounts/${seller.id}/keys/${seller.keyId}`, { key: buyer.key }),
+      404,
+      'InvalidAccountID.NotFound',
+    );
+    // The seller's key still works: nothing changed.
+    expect((await http(base, 'GET', '/v1/me', { key: seller.key })).status).toBe(200);
+    // A buyer manages its own keys.
+    const own = await http(base, 'POST', `/v1/accounts/${buyer.id}/keys`, { key: buyer.key });
+    expect(own.status).toBe(201);
+    expect(own.body.name).toBe('default');
+  });
+
+  it('pages through accounts with a stable cursor', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor ? `?limit=2&cursor=${cursor}` : '?limit=2';
+      const page = await http(base, 'GET', `/v1/accounts${query}`, { key: platform.adminKey });
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.items.map((a: { id: string }) => a.id));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    const all = await http(base, 'GET', '/v1/accounts?limit=100', { key: platform.adminKey });
+    expect(seen).toEqual(all.body.items.map((a: { id: string }) => a.id));
+    expectProblem(await http(base, 'GET', '/v1/accounts?cursor=bm9wZQ', { key: platform.adminKey }), 400, 'InvalidParameterValue');
+    expectProblem(await http(base, 'GET', '/v1/accounts?limit=0', { key: platform.adminKey }), 400, 'InvalidParameterValue');
+    expectProblem(await http(base, 'GET', '/v1/accounts?sort=name', { key: platform.adminKey }), 400, 'InvalidParameterValue');
+  });
+});
+
+describe('bad input', () => {
+  it('answers each kind with its status and code, and changes nothing', async () => {
+    const key = platform.adminKey;
+    const before = (await http(base, 'GET', '/v1/accounts?limit=100', { key })).body.items.length;
+    expectProblem(await http(base, 'GET', '/v1/nowhere', { key }), 404, 'RouteNotFound');
+    expectProblem(await http(base, 'POST', '/v1/accounts', { key, rawBody: '{"name":' }), 400, 'MalformedRequest');
+    expectProblem(await http(base, 'POST', '/v1/accounts', { key, rawBody: 'name=x', contentType: 'text/plain' }), 415, 'UnsupportedMediaType');
+    expectProblem(
+      await http(base, 'POST', '/v1/accounts', { key, rawBody: '<a/>', contentType: 'application/xml' }),
+      415,
+      'UnsupportedMediaType',
+    );
+    const huge = JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024), email: 'a@b.test', roles: ['buyer'] });
+    expectProblem(await http(base, 'POST', '/v1/accounts', { key, rawBody: huge }), 413, 'PayloadTooLarge');
+    const invalid = expectProblem(
+      await http(base, 'POST', '/v1/accounts', { key, body: { name: '', email: 'nope', roles: ['god'], extra: 1 } }),
+      400,
+      'InvalidParameterValue',
+    );
+    expect(invalid.errors?.map((e) => e.path).sort()).toEqual(['(body)', 'email', 'name', 'roles.0']);
+    expectProblem(await http(base, 'GET', '/v1/accounts/12345', { key }), 400, 'InvalidAccountID.Malformed');
+    expectProblem(await http(base, 'DELETE', `/v1/accounts/123456789012/keys/nope`, { key }), 400, 'InvalidParameterValue');
+    const after = (await http(base, 'GET', '/v1/accounts?limit=100', { key })).body.items.length;
+    expect(after).toBe(before);
+  });
+});
+
+describe('request ids', () => {
+  it('carries the caller request id through the gateway into the service and its audit log', async () => {
+    const requestId = `e2e-${Date.now()}`;
+    const res = await http(base, 'POST', '/v1/accounts', {
+      key: platform.adminKey,
+      headers: { 'x-request-id': requestId },
+      body: { name: 'Traced', email: `traced-${Date.now()}@example.test`, roles: ['buyer'] },
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('x-request-id')).toBe(requestId);
+    const db = new pg.Client({ connectionString: platform.env['DATABASE_URL'] });
+    await db.connect();
+    try {
+      const { rows } = await db.query('SELECT action, actor_id, request_id FROM permission.audit_event WHERE resource_id = $1', [res.body.id]);
+      expect(rows).toEqual([{ action: 'account.create', actor_id: expect.stringMatching(/^\d{12}$/), request_id: requestId }]);
+    } finally {
+      await db.end();
+    }
+    // The same id is on the log lines of both processes the request passed through.
+    await waitFor(() => platform.process('permission').output.includes(requestId) || undefined, { what: 'permission log line' });
+    expect(platform.process('storefront-api').output).toContain(requestId);
+    // An unsafe id is replaced, not echoed.
+    const odd = await http(base, 'GET', '/health', { headers: { 'x-request-id': 'bad id\twith tabs' } });
+    expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('never writes an API key to any log', () => {
+    expect(platform.logs()).not.toContain(platform.adminKey);
+    expect(platform.logs()).not.toMatch(/imk_[A-Za-z0-9_-]{43}/);
+  });
+});
+
+describe('when a process stops', () => {
+  it('health shows it down within the health timeout, and calls to it fail with 504, not a hang', async () => {
+    await platform.process('catalog').stop('SIGKILL');
+    const started = Date.now();
+    const health = await http(base, 'GET', '/health');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(health.status).toBe(503);
+    expect(health.body.status).toBe('degraded');
+    expect(health.body.checks.catalog.status).toBe('down');
+    expect(health.body.checks.permission.status).toBe('up');
+
+    await platform.process('permission').stop('SIGKILL');
+    const t0 = Date.now();
+    const res = await http(base, 'GET', '/v1/me', { key: platform.adminKey });
+    const waited = Date.now() - t0;
+    expectProblem(res, 504, 'ServiceTimeout');
+    expect(waited).toBeGreaterThanOrEqual(1900);
+    expect(waited).toBeLessThan(5000);
+
+    // Restarted, they serve again, and health turns green by itself.
+    platform.startProcess('catalog');
+    platform.startProcess('permission');
+    await platform.waitHealthy();
+    expect((await http(base, 'GET', '/v1/me', { key: platform.adminKey })).status).toBe(200);
+  });
+});

@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, createTestRedisPrefix, waitFor } from '@imagemart/testing';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export const PROCESS_NAMES = ['permission', 'catalog', 'billing', 'bundler-worker', 'storefront-api'] as const;
+export type ProcessName = (typeof PROCESS_NAMES)[number];
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** A running process of the platform, with everything it printed. */
+export class RunningProcess {
+  output = '';
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    child.stdout?.on('data', (b: Buffer) => (this.output += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (this.output += b.toString()));
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.exited) return this.child.exitCode;
+    this.child.kill(signal);
+    const [code] = (await once(this.child, 'exit')) as [number | null];
+    return code;
+  }
+}
+
+export function spawnNode(name: string, script: string, env: Record<string, string>): RunningProcess {
+  const child = spawn(process.execPath, [script], {
+    cwd: ROOT,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new RunningProcess(name, child);
+}
+
+/**
+ * The five processes from the build, on a database and Redis prefix of their own, with a
+ * bootstrap admin key. `stop()` ends them and removes the database and the keys.
+ */
+export class Platform {
+  readonly processes = new Map<ProcessName, RunningProcess>();
+  readonly adminKey = `imk_${randomBytes(32).toString('base64url')}`;
+  baseUrl = '';
+  env: Record<string, string> = {};
+  private cleanups: (() => Promise<void>)[] = [];
+
+  static async start(name: string, extraEnv: Record<string, string> = {}): Promise<Platform> {
+    const platform = new Platform();
+    const db = await createTestDatabase(name);
+    const redis = await createTestRedisPrefix(name);
+    platform.cleanups.push(() => db.drop(), () => redis.cleanup());
+    const port = await freePort();
+    platform.baseUrl = `http://127.0.0.1:${port}`;
+    platform.env = {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: redis.prefix,
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+      ADMIN_BOOTSTRAP_KEY: platform.adminKey,
+      HEALTH_TIMEOUT_MS: '1000',
+      RPC_TIMEOUT_MS: '2000',
+      ...extraEnv,
+    };
+    for (const p of PROCESS_NAMES) platform.startProcess(p);
+    await platform.waitHealthy();
+    return platform;
+  }
+
+  startProcess(name: ProcessName): RunningProcess {
+    const proc = spawnNode(name, `dist/apps/${name}/src/main.js`, this.env);
+    this.processes.set(name, proc);
+    return proc;
+  }
+
+  process(name: ProcessName): RunningProcess {
+    const proc = this.processes.get(name);
+    if (!proc) throw new Error(`${name} is not running`);
+    return proc;
+  }
+
+  async waitHealthy(timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      async () => {
+        for (const p of this.processes.values()) {
+          if (p.exited) throw new Error(`${p.name} exited:\n${p.output}`);
+        }
+        const res = await fetch(`${this.baseUrl}/health`).catch(() => undefined);
+        return res?.status === 200;
+      },
+      { timeoutMs, intervalMs: 200, what: 'an all-green /health' },
+    );
+  }
+
+  /** Every line any process logged. */
+  logs(): string {
+    return [...this.processes.values()].map((p) => p.output).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.processes.values()].map((p) => p.stop()));
+    for (const cleanup of this.cleanups.reverse()) await cleanup();
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  instance: string;
+  requestId: string;
+  errors?: { path: string; message: string }[];
+}
+
+/** A small HTTP client for the tests: JSON in, status, headers and parsed body out. */
+export async function http(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { key?: string; body?: unknown; rawBody?: string; contentType?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key) headers['authorization'] = `Bearer ${options.key}`;
+  let body: string | undefined;
+  if (options.rawBody !== undefined) body = options.rawBody;
+  else if (options.body !== undefined) body = JSON.stringify(options.body);
+  if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+  const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON: keep the text */
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
