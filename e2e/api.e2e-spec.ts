@@ -19,7 +19,7 @@ afterAll(async () => {
   await platform?.stop();
 });
 
-function expectProblem(res: { status: number; headers: Headers; body: any }, status: number, code: string): Problem {
+function expectProblem(res: { status: number; headers: Headers; body: unknown }, status: number, code: string): Problem {
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   const problem = res.body as Problem;
@@ -46,7 +46,7 @@ describe('operations routes', () => {
     expect(Object.keys(res.body.checks).sort()).toEqual(
       ['billing', 'bundler-worker', 'catalog', 'permission', 'postgres', 'redis'].sort(),
     );
-    for (const check of Object.values(res.body.checks) as { status: string }[]) expect(check.status).toBe('up');
+    for (const check of Object.values(res.body.checks as Record<string, { status: string }>)) expect(check.status).toBe('up');
   });
 
   it('serves the OpenAPI document and Prometheus metrics', async () => {

@@ -16,7 +16,7 @@ export const bundlerConfigSchema = baseConfigSchema.extend({
 export interface RunningBundlerWorker {
   logger: Logger;
   instance: string;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 /**
@@ -54,7 +54,7 @@ export async function startBundlerWorker(
   return {
     logger,
     instance,
-    async stop() {
+    stop: async () => {
       await worker.close();
       await relay.stop();
       await heartbeat.stop();

@@ -73,7 +73,7 @@ export interface RunningStorefront {
   app: NestFastifyApplication;
   logger: PinoLogger;
   url: string;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 /** Boots the gateway: validated config, preflight of PostgreSQL and Redis, then HTTP. */
