@@ -1,0 +1,269 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DomainEventJob } from '@imagemart/contracts';
+import { Prisma, type PrismaClient } from './generated/prisma/client.js';
+
+/**
+ * The transactional outbox: a service writes an event in the same transaction as the data it
+ * describes, and a relay moves committed events to their BullMQ queue. An event is thus published
+ * if and only if its transaction committed, at least once; the job id (= event id) makes the
+ * "at least" harmless, since BullMQ ignores a job whose id it already holds.
+ */
+
+/** Each service's outbox lives in its own schema. The table names are fixed here, never taken from input. */
+const OUTBOX_TABLE = {
+  permission: '"permission"."outbox_event"',
+  catalog: '"catalog"."outbox_event"',
+  billing: '"billing"."outbox_event"',
+  bundling: '"bundling"."outbox_event"',
+} as const;
+
+export type OutboxSchema = keyof typeof OUTBOX_TABLE;
+export const OUTBOX_SCHEMAS = Object.keys(OUTBOX_TABLE) as OutboxSchema[];
+
+function outboxTable(schema: OutboxSchema): Prisma.Sql {
+  if (!Object.hasOwn(OUTBOX_TABLE, schema)) throw new Error(`Unknown outbox schema: ${String(schema)}`);
+  return Prisma.raw(OUTBOX_TABLE[schema]);
+}
+
+export interface NewOutboxEvent {
+  /** Defaults to a fresh UUID. Pass one to make the event itself idempotent. */
+  id?: string;
+  /** Dotted, past tense: `catalog.image.available`. Becomes the BullMQ job name. */
+  type: string;
+  /** The BullMQ queue to deliver to (a `QueueName` from contracts). */
+  queue: string;
+  payload: unknown;
+  requestId?: string;
+}
+
+/** Anything that can run raw SQL: the `tx` of `prisma.$transaction(async (tx) => …)`, or the client. */
+export type OutboxWriter = Pick<Prisma.TransactionClient, '$executeRaw'>;
+
+/**
+ * Appends an event to `schema`'s outbox. Call it with the `tx` of the transaction that writes the
+ * data the event is about. Returns the event id.
+ */
+export async function appendOutboxEvent(
+  tx: OutboxWriter,
+  schema: OutboxSchema,
+  event: NewOutboxEvent,
+): Promise<string> {
+  const id = event.id ?? randomUUID();
+  // clock_timestamp(), not now(): events of one transaction keep the order they were written in.
+  await tx.$executeRaw`
+    INSERT INTO ${outboxTable(schema)} (id, type, queue, payload, request_id, created_at, updated_at)
+    VALUES (${id}::uuid, ${event.type}, ${event.queue}, ${JSON.stringify(event.payload ?? null)}::jsonb,
+            ${event.requestId ?? null}, clock_timestamp(), clock_timestamp())`;
+  return id;
+}
+
+/** The part of a BullMQ `Queue` the relay uses. */
+export interface OutboxQueue {
+  add(name: string, data: DomainEventJob, opts: { jobId: string }): Promise<unknown>;
+}
+
+/** pino's calling convention; a pino `Logger` fits. */
+export interface OutboxLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface OutboxRelayOptions {
+  prisma: PrismaClient;
+  schema: OutboxSchema;
+  /** The queue for a name; the caller owns (and closes) the queues. */
+  queues: (name: string) => OutboxQueue;
+  /** Events per transaction. */
+  batchSize?: number;
+  /** Pause between polls when the outbox is drained. */
+  intervalMs?: number;
+  /**
+   * Give up on one delivery after this long. A BullMQ producer that has not reached Redis yet
+   * waits for it instead of failing; the relay must not hold its row locks meanwhile.
+   */
+  addTimeoutMs?: number;
+  /** After this many failed deliveries an event is left alone (it stays in the table with its last error). */
+  maxAttempts?: number;
+  /** Published events are deleted after this long. */
+  retentionMs?: number;
+  /** How often the loop deletes old published events. */
+  cleanupIntervalMs?: number;
+  logger?: OutboxLogger;
+}
+
+export interface RelayResult {
+  published: number;
+  failed: number;
+}
+
+interface OutboxRow {
+  id: string;
+  type: string;
+  queue: string;
+  payload: unknown;
+  request_id: string | null;
+  attempts: number;
+  created_at: Date;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+const consoleLogger: OutboxLogger = {
+  info: (obj, msg) => console.info(msg, obj),
+  warn: (obj, msg) => console.warn(msg, obj),
+  error: (obj, msg) => console.error(msg, obj),
+};
+
+export class OutboxRelay {
+  private readonly table: Prisma.Sql;
+  private readonly batchSize: number;
+  private readonly intervalMs: number;
+  private readonly maxAttempts: number;
+  private readonly addTimeoutMs: number;
+  private readonly retentionMs: number;
+  private readonly cleanupIntervalMs: number;
+  private readonly logger: OutboxLogger;
+  private loop?: Promise<void>;
+  private wake?: AbortController;
+
+  constructor(private readonly options: OutboxRelayOptions) {
+    this.table = outboxTable(options.schema);
+    this.batchSize = options.batchSize ?? 100;
+    this.intervalMs = options.intervalMs ?? 1000;
+    this.maxAttempts = options.maxAttempts ?? 20;
+    this.addTimeoutMs = options.addTimeoutMs ?? 5_000;
+    this.retentionMs = options.retentionMs ?? 7 * DAY_MS;
+    this.cleanupIntervalMs = options.cleanupIntervalMs ?? 60 * 60 * 1000;
+    this.logger = options.logger ?? consoleLogger;
+  }
+
+  /** Polls until {@link stop}; a full batch is followed at once by the next one. */
+  start(): void {
+    if (this.loop) return;
+    this.wake = new AbortController();
+    this.loop = this.run(this.wake.signal);
+  }
+
+  /** Finishes the batch in progress, then returns. */
+  async stop(): Promise<void> {
+    this.wake?.abort();
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  /**
+   * Publishes one batch. Rows are locked with SKIP LOCKED, so replicas relaying the same outbox
+   * each take different rows; a delivery that fails is counted on its row and retried next time.
+   */
+  relayOnce(): Promise<RelayResult> {
+    return this.options.prisma.$transaction(
+      async (tx) => {
+        const rows = await tx.$queryRaw<OutboxRow[]>`
+          SELECT id::text AS id, type, queue, payload, request_id, attempts, created_at
+            FROM ${this.table}
+           WHERE published_at IS NULL AND attempts < ${this.maxAttempts}
+           ORDER BY created_at, id
+           LIMIT ${this.batchSize}
+             FOR UPDATE SKIP LOCKED`;
+        const published: string[] = [];
+        let failed = 0;
+        // One at a time, so jobs reach the queue in the order the events were written.
+        for (const row of rows) {
+          try {
+            // Should a late add still land, the retry carries the same job id and BullMQ ignores it.
+            await withTimeout(
+              this.options.queues(row.queue).add(row.type, toJob(row), { jobId: row.id }),
+              this.addTimeoutMs,
+              `Queue ${row.queue} did not accept the job within ${this.addTimeoutMs} ms`,
+            );
+            published.push(row.id);
+          } catch (err) {
+            failed++;
+            await this.recordFailure(tx, row, err);
+            // Redis is not answering: the rest of the batch would only wait as long. Next poll.
+            if (err instanceof AddTimeout) break;
+          }
+        }
+        if (published.length) {
+          await tx.$executeRaw`
+            UPDATE ${this.table} SET published_at = now(), updated_at = now()
+             WHERE id = ANY(${published}::uuid[])`;
+        }
+        return { published: published.length, failed };
+      },
+      // The transaction spans the Redis calls of one batch; a batch stops at its first timeout.
+      { maxWait: 10_000, timeout: 30_000 + this.addTimeoutMs },
+    );
+  }
+
+  /** Deletes events published more than `olderThanMs` ago. Returns how many. */
+  purgePublished(olderThanMs: number = this.retentionMs): Promise<number> {
+    const before = new Date(Date.now() - olderThanMs);
+    return this.options.prisma.$executeRaw`DELETE FROM ${this.table} WHERE published_at < ${before}`;
+  }
+
+  private async recordFailure(tx: Prisma.TransactionClient, row: OutboxRow, err: unknown): Promise<void> {
+    const message = err instanceof Error ? err.message : String(err);
+    await tx.$executeRaw`
+      UPDATE ${this.table} SET attempts = attempts + 1, last_error = ${message}, updated_at = now()
+       WHERE id = ${row.id}::uuid`;
+    const fields = { schema: this.options.schema, eventId: row.id, type: row.type, queue: row.queue, err };
+    if (row.attempts + 1 >= this.maxAttempts) {
+      this.logger.error(
+        fields,
+        'Outbox event could not be delivered; giving up (it stays in the outbox table)',
+      );
+    } else {
+      this.logger.warn(fields, 'Outbox event could not be delivered; will retry');
+    }
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    let nextCleanup = 0;
+    while (!signal.aborted) {
+      let more = false;
+      try {
+        const { published } = await this.relayOnce();
+        more = published === this.batchSize;
+        if (Date.now() >= nextCleanup) {
+          nextCleanup = Date.now() + this.cleanupIntervalMs;
+          const purged = await this.purgePublished();
+          if (purged)
+            this.logger.info({ schema: this.options.schema, purged }, 'Purged published outbox events');
+        }
+      } catch (err) {
+        // The database or Redis is away: keep polling, it will come back.
+        this.logger.error({ schema: this.options.schema, err }, 'Outbox relay failed; retrying');
+      }
+      if (!more) await sleep(this.intervalMs, undefined, { signal }).catch(() => undefined);
+    }
+  }
+}
+
+function toJob(row: OutboxRow): DomainEventJob {
+  return {
+    id: row.id,
+    type: row.type,
+    payload: row.payload,
+    ...(row.request_id ? { requestId: row.request_id } : {}),
+    occurredAt: row.created_at.toISOString(),
+  };
+}
+
+class AddTimeout extends Error {
+  override readonly name = 'AddTimeout';
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AddTimeout(message)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { $Enums, Prisma, type PrismaClient } from './generated/prisma/client.js';
+import { ensureDatabase, migrate } from './migrator.js';
+import { OUTBOX_SCHEMAS } from './outbox.js';
+import { createPrismaClient } from './prisma.js';
+
+/**
+ * Proves that the database the migrations build is the one prisma/schema.prisma describes: every
+ * model round-trips a row with every field set, and no table, column or enum exists on one side
+ * only. A model added to the schema without a migration (or without a fixture here) fails this file.
+ */
+
+type CreateData<M extends Prisma.ModelName> =
+  Prisma.TypeMap['model'][M]['operations']['create']['args']['data'];
+
+const at = (iso: string) => new Date(iso);
+
+/** One row per model with every scalar field set, optional ones and defaults included; parents first. */
+const FIXTURES: { [M in Prisma.ModelName]: CreateData<M> } = {
+  Account: {
+    id: '123456789012',
+    name: 'Ada Seller',
+    email: 'ada@example.com',
+    roles: ['seller', 'buyer', 'admin'],
+    status: 'suspended',
+    createdAt: at('2026-01-02T03:04:05.678Z'),
+    updatedAt: at('2026-01-03T03:04:05.679Z'),
+  },
+  ApiKey: {
+    id: 'key-0123456789abcdef',
+    accountId: '123456789012',
+    name: 'ci',
+    prefix: 'imk_abcdef',
+    hash: 'a'.repeat(64),
+    createdAt: at('2026-01-02T03:04:05.001Z'),
+    updatedAt: at('2026-01-02T03:04:05.002Z'),
+    lastUsedAt: at('2026-01-04T00:00:00.003Z'),
+    revokedAt: at('2026-01-05T00:00:00.004Z'),
+  },
+  AuditEvent: {
+    id: '00000000-0000-4000-8000-000000000001',
+    actorId: '123456789012',
+    action: 'image.launch-permission.added',
+    resourceType: 'image',
+    resourceId: 'ami-0123456789abcdef0',
+    requestId: 'req-1',
+    details: { added: ['210987654321'], nested: { ok: true, n: 1.5, none: null } },
+    createdAt: at('2026-01-02T03:04:05.005Z'),
+    updatedAt: at('2026-01-02T03:04:05.006Z'),
+  },
+  PermissionOutboxEvent: outboxFixture('00000000-0000-4000-8000-000000000011'),
+  CatalogOutboxEvent: outboxFixture('00000000-0000-4000-8000-000000000012'),
+  BillingOutboxEvent: outboxFixture('00000000-0000-4000-8000-000000000013'),
+  BundlingOutboxEvent: outboxFixture('00000000-0000-4000-8000-000000000014'),
+};
+
+function outboxFixture(id: string) {
+  return {
+    id,
+    type: 'test.thing.happened',
+    queue: 'domain-events',
+    payload: [1, 'two', { three: [3] }],
+    requestId: 'req-2',
+    attempts: 3,
+    lastError: 'Redis went away',
+    createdAt: at('2026-02-01T00:00:00.100Z'),
+    updatedAt: at('2026-02-01T00:00:00.200Z'),
+    publishedAt: at('2026-02-01T00:00:00.300Z'),
+  };
+}
+
+/** The part of Prisma's runtime data model (generated into the client) this test reads. */
+interface RuntimeDataModel {
+  models: Record<
+    string,
+    {
+      dbName: string | null;
+      schema: string | null;
+      fields: { name: string; kind: string; dbName?: string | null }[];
+    }
+  >;
+}
+
+interface Delegate {
+  create(args: { data: unknown }): Promise<unknown>;
+  findUniqueOrThrow(args: { where: unknown }): Promise<unknown>;
+}
+
+/**
+ * A fresh, migrated database for this file. Not @imagemart/testing's createTestDatabase: that
+ * library depends on this one, and projects must not depend on each other in a cycle.
+ */
+async function migratedDatabase(label: string): Promise<{ prisma: PrismaClient; drop(): Promise<void> }> {
+  const server = process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test';
+  const name = `imagemart_test_${label}_${randomBytes(5).toString('hex')}`;
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  await ensureDatabase(url.toString());
+  await migrate(url.toString());
+  const prisma = createPrismaClient(url.toString(), { poolSize: 5 });
+  return {
+    prisma,
+    async drop() {
+      await prisma.$disconnect();
+      const admin = new pg.Client({ connectionString: server });
+      await admin.connect();
+      await admin
+        .query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)
+        .finally(() => admin.end());
+    },
+  };
+}
+
+let db: Awaited<ReturnType<typeof migratedDatabase>>;
+let model: RuntimeDataModel;
+
+beforeAll(async () => {
+  db = await migratedDatabase('schema');
+  model = (db.prisma as unknown as { _runtimeDataModel?: RuntimeDataModel })._runtimeDataModel!;
+  expect(model?.models, 'the generated client no longer exposes its runtime data model').toBeDefined();
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+const modelNames = Object.values(Prisma.ModelName);
+const scalarFields = (name: string) =>
+  model.models[name].fields.filter((f) => f.kind === 'scalar' || f.kind === 'enum');
+const delegateOf = (prisma: PrismaClient, name: string) =>
+  (prisma as unknown as Record<string, Delegate>)[name[0].toLowerCase() + name.slice(1)];
+
+describe('the migrated database serves every model of the Prisma schema', () => {
+  it('knows every model', () => {
+    expect(Object.keys(model.models).sort()).toEqual([...modelNames].sort());
+    expect(Object.keys(FIXTURES).sort(), 'add a fixture for each new model').toEqual([...modelNames].sort());
+  });
+
+  it.each(modelNames)('%s: a row with every field set reads back unchanged', async (name) => {
+    const data = FIXTURES[name] as Record<string, unknown>;
+    expect(Object.keys(data).sort(), `the ${name} fixture must set every field`).toEqual(
+      scalarFields(name)
+        .map((f) => f.name)
+        .sort(),
+    );
+    const delegate = delegateOf(db.prisma, name);
+
+    await delegate.create({ data });
+    const row = await delegate.findUniqueOrThrow({ where: { id: data['id'] } });
+
+    expect(row).toEqual(data);
+  });
+});
+
+describe('the database has nothing the Prisma schema does not describe', () => {
+  const schemas = () => [
+    ...new Set([...OUTBOX_SCHEMAS, ...Object.values(model.models).map((m) => m.schema ?? 'public')]),
+  ];
+
+  it('has a table for every model and a model for every table', async () => {
+    const tables = await db.prisma.$queryRaw<{ schema: string; name: string }[]>`
+      SELECT table_schema AS schema, table_name AS name FROM information_schema.tables
+       WHERE table_schema = ANY(${schemas()}) AND table_type = 'BASE TABLE'`;
+    const expected = Object.entries(model.models).map(
+      ([name, m]) => `${m.schema ?? 'public'}.${m.dbName ?? name}`,
+    );
+    expect(tables.map((t) => `${t.schema}.${t.name}`).sort()).toEqual(expected.sort());
+  });
+
+  it('has exactly the columns of each model', async () => {
+    const columns = await db.prisma.$queryRaw<{ schema: string; table: string; name: string }[]>`
+      SELECT table_schema AS schema, table_name AS table, column_name AS name FROM information_schema.columns
+       WHERE table_schema = ANY(${schemas()})`;
+    for (const [name, m] of Object.entries(model.models)) {
+      const actual = columns
+        .filter((c) => c.schema === (m.schema ?? 'public') && c.table === (m.dbName ?? name))
+        .map((c) => c.name);
+      const expected = scalarFields(name).map((f) => f.dbName ?? f.name);
+      expect(actual.sort(), `columns of ${name}`).toEqual(expected.sort());
+    }
+  });
+
+  it('has exactly the enums of the schema, with the same values', async () => {
+    const enums = await db.prisma.$queryRaw<{ name: string; labels: string[] }[]>`
+      SELECT t.typname AS name, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) AS labels
+        FROM pg_type t
+        JOIN pg_enum e ON e.enumtypid = t.oid
+        JOIN pg_namespace n ON n.oid = t.typnamespace
+       WHERE n.nspname = ANY(${schemas()})
+       GROUP BY t.typname`;
+    const expected = Object.entries($Enums).map(([name, values]) => ({
+      name,
+      labels: Object.values(values),
+    }));
+    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+    expect(enums.sort(byName)).toEqual(expected.sort(byName));
+  });
+});

@@ -1,0 +1,3 @@
+export * from './connection.js';
+// Processors throw it for a job that no retry can fix (a bad payload): it fails at once.
+export { UnrecoverableError } from 'bullmq';
