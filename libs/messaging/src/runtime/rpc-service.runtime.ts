@@ -35,7 +35,7 @@ export interface RunningRpcService {
   app: INestMicroservice;
   logger: Logger;
   instance: string;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 /**

@@ -1,0 +1,181 @@
+/**
+ * RPC over the Redis Streams transport: latency of sequential calls, throughput with 100 calls in
+ * flight, and the same sequential latency for a bare ioredis request/response (a list each way)
+ * as the floor. The service runs in a child process, as in production.
+ *
+ * Standalone: `node --import tsx bench/rpc.bench.ts` from the repository root.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { createRpcClient, sendRpc } from '@imagemart/messaging';
+
+const SEQUENTIAL_CALLS = 2_000;
+const CONCURRENT_CALLS = 10_000;
+const IN_FLIGHT = 100;
+const WARMUP_CALLS = 300;
+
+const repoRoot = fileURLToPath(new URL('../', import.meta.url));
+
+export async function run(): Promise<Record<string, number | string>> {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = `bench:rpc:${randomBytes(4).toString('hex')}`;
+  const service = 'bench';
+  const children: ChildProcess[] = [];
+  const client = createRpcClient(service, { connection: url, prefix, timeoutMs: 10_000 });
+  try {
+    children.push(
+      await startFixture('server.fixture.ts', { REDIS_URL: url, PREFIX: prefix, SERVICE: service }),
+    );
+    const call = () => sendRpc(client, 'bench.image.get', { imageId: 'ami-0123456789abcdef0' });
+
+    await repeat(WARMUP_CALLS, call);
+    const sequential = await repeat(SEQUENTIAL_CALLS, call);
+    const started = performance.now();
+    const concurrent = await inParallel(CONCURRENT_CALLS, IN_FLIGHT, call);
+    const concurrentSeconds = (performance.now() - started) / 1000;
+
+    children.push(await startFixture('baseline.fixture.ts', { REDIS_URL: url, PREFIX: prefix }));
+    const baseline = await measureBaseline(url, prefix);
+
+    const p50 = percentile(sequential, 50);
+    const baselineP50 = percentile(baseline, 50);
+    return {
+      calls_per_s: Math.round(CONCURRENT_CALLS / concurrentSeconds),
+      p50_ms: round(p50),
+      p99_ms: round(percentile(sequential, 99)),
+      p50_ms_concurrent: round(percentile(concurrent, 50)),
+      p99_ms_concurrent: round(percentile(concurrent, 99)),
+      baseline_p50_ms: round(baselineP50),
+      baseline_p99_ms: round(percentile(baseline, 99)),
+      ratio_p50: round(p50 / baselineP50),
+      sequential_calls: SEQUENTIAL_CALLS,
+      concurrent_calls: CONCURRENT_CALLS,
+      in_flight: IN_FLIGHT,
+    };
+  } finally {
+    await client.close();
+    await Promise.all(children.map(stop));
+    await deleteKeys(url, prefix);
+  }
+}
+
+/** A bare round trip: RPUSH the request, BLPOP the reply from this caller's own list. */
+async function measureBaseline(url: string, prefix: string): Promise<number[]> {
+  const commands = new Redis(url);
+  const replies = new Redis(url);
+  const requests = `${prefix}:baseline:requests`;
+  const replyTo = `${prefix}:baseline:reply:${randomUUID()}`;
+  const call = async () => {
+    const id = randomUUID();
+    await commands.rpush(requests, JSON.stringify({ id, replyTo, imageId: 'ami-0123456789abcdef0' }));
+    const item = await replies.blpop(replyTo, 10);
+    if (!item || (JSON.parse(item[1]) as { id: string }).id !== id) throw new Error('baseline reply lost');
+  };
+  try {
+    await repeat(WARMUP_CALLS, call);
+    return await repeat(SEQUENTIAL_CALLS, call);
+  } finally {
+    commands.disconnect();
+    replies.disconnect();
+  }
+}
+
+/** Latencies (ms) of `n` calls one after the other. */
+async function repeat(n: number, call: () => Promise<unknown>): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await call();
+    latencies.push(performance.now() - t);
+  }
+  return latencies;
+}
+
+/** Latencies (ms) of `n` calls, `width` of them in flight at any time. */
+async function inParallel(n: number, width: number, call: () => Promise<unknown>): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next++ < n) {
+      const t = performance.now();
+      await call();
+      latencies.push(performance.now() - t);
+    }
+  };
+  await Promise.all(Array.from({ length: width }, worker));
+  return latencies;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/** Forks a fixture of bench/rpc/ under tsx and waits for its `ready`. */
+function startFixture(name: string, env: Record<string, string>): Promise<ChildProcess> {
+  const child = fork(fileURLToPath(new URL(`./rpc/${name}`, import.meta.url)), [], {
+    cwd: repoRoot, // tsx reads the path aliases from the root tsconfig
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not start within 30 s`));
+    }, 30_000);
+    child.on('message', (m: { type?: string }) => {
+      if (m.type !== 'ready') return;
+      clearTimeout(timer);
+      resolve(child);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before it was ready`));
+    });
+  });
+}
+
+/** SIGTERM (a graceful close), then SIGKILL if it lingers. */
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  run().then(
+    (result) => {
+      console.log(JSON.stringify(result, null, 2));
+      process.exit(0);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
