@@ -6,10 +6,11 @@
  * Standalone: `node --import tsx bench/rpc.bench.ts` from the repository root.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
+import { createTestRedisPrefix } from '@imagemart/testing';
 
 const SEQUENTIAL_CALLS = 2_000;
 const CONCURRENT_CALLS = 10_000;
@@ -19,8 +20,9 @@ const WARMUP_CALLS = 300;
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 
 export async function run(): Promise<Record<string, number | string>> {
-  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const prefix = `bench:rpc:${randomBytes(4).toString('hex')}`;
+  // A key prefix of its own on the configured Redis, deleted afterwards.
+  const keys = createTestRedisPrefix('bench-rpc');
+  const { url, prefix } = keys;
   const service = 'bench';
   const children: ChildProcess[] = [];
   const client = createRpcClient(service, { connection: url, prefix, timeoutMs: 10_000 });
@@ -57,7 +59,7 @@ export async function run(): Promise<Record<string, number | string>> {
   } finally {
     await client.close();
     await Promise.all(children.map(stop));
-    await deleteKeys(url, prefix);
+    await keys.cleanup();
   }
 }
 
@@ -153,19 +155,6 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   run().then(

@@ -4,3 +4,4 @@ export * from './describe-connection-error.js';
 export * from './migrator.js';
 export * from './outbox.js';
 export * from './prisma.js';
+export * from './scratch-database.js';

@@ -2,38 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainEventJob } from '@imagemart/contracts';
-import type { PrismaClient } from './generated/prisma/client.js';
-import { ensureDatabase, migrate } from './migrator.js';
+import { createScratchDatabase } from './scratch-database.js';
 import { appendOutboxEvent, OutboxRelay, type OutboxQueue, type OutboxRelayOptions } from './outbox.js';
-import { createPrismaClient } from './prisma.js';
 
-/**
- * A fresh, migrated database for this file. Not @imagemart/testing's createTestDatabase: that
- * library depends on this one, and projects must not depend on each other in a cycle.
- */
-async function migratedDatabase(label: string): Promise<{ prisma: PrismaClient; drop(): Promise<void> }> {
-  const server = process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test';
-  const name = `imagemart_test_${label}_${randomBytes(5).toString('hex')}`;
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  await ensureDatabase(url.toString());
-  await migrate(url.toString());
-  const prisma = createPrismaClient(url.toString(), { poolSize: 5 });
-  return {
-    prisma,
-    async drop() {
-      await prisma.$disconnect();
-      const admin = new pg.Client({ connectionString: server });
-      await admin.connect();
-      await admin
-        .query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)
-        .finally(() => admin.end());
-    },
-  };
-}
+/** This library's tests cannot use @imagemart/testing (it depends on this library). */
+const migratedDatabase = (label: string) =>
+  createScratchDatabase(process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test', label);
 
 /** This file's own Redis key prefix, deleted afterwards. */
 const redis = {

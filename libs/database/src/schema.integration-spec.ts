@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $Enums, Prisma, type PrismaClient } from './generated/prisma/client.js';
-import { ensureDatabase, migrate } from './migrator.js';
+import { createScratchDatabase } from './scratch-database.js';
 import { OUTBOX_SCHEMAS } from './outbox.js';
-import { createPrismaClient } from './prisma.js';
 
 /**
  * Proves that the database the migrations build is the one prisma/schema.prisma describes: every
@@ -88,30 +85,9 @@ interface Delegate {
   findUniqueOrThrow(args: { where: unknown }): Promise<unknown>;
 }
 
-/**
- * A fresh, migrated database for this file. Not @imagemart/testing's createTestDatabase: that
- * library depends on this one, and projects must not depend on each other in a cycle.
- */
-async function migratedDatabase(label: string): Promise<{ prisma: PrismaClient; drop(): Promise<void> }> {
-  const server = process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test';
-  const name = `imagemart_test_${label}_${randomBytes(5).toString('hex')}`;
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  await ensureDatabase(url.toString());
-  await migrate(url.toString());
-  const prisma = createPrismaClient(url.toString(), { poolSize: 5 });
-  return {
-    prisma,
-    async drop() {
-      await prisma.$disconnect();
-      const admin = new pg.Client({ connectionString: server });
-      await admin.connect();
-      await admin
-        .query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)
-        .finally(() => admin.end());
-    },
-  };
-}
+/** This library's tests cannot use @imagemart/testing (it depends on this library). */
+const migratedDatabase = (label: string) =>
+  createScratchDatabase(process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test', label);
 
 let db: Awaited<ReturnType<typeof migratedDatabase>>;
 let model: RuntimeDataModel;
