@@ -17,10 +17,12 @@ export default defineConfig({
   ],
   resolve: {
     alias: {
+      '@imagemart/bundle-format': lib('bundle-format'),
       '@imagemart/config': lib('config'),
       '@imagemart/contracts': lib('contracts'),
       '@imagemart/database': lib('database'),
       '@imagemart/messaging': lib('messaging'),
+      '@imagemart/object-store': lib('object-store'),
       '@imagemart/observability': lib('observability'),
       '@imagemart/testing': lib('testing'),
     },

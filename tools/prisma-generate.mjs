@@ -15,10 +15,12 @@ if (!env.PRISMA_SCHEMA_ENGINE_BINARY) {
 }
 env.PRISMA_HIDE_UPDATE_MESSAGE = '1';
 const result = spawnSync(process.execPath, ['node_modules/prisma/build/index.js', 'generate'], {
-  stdio: ['ignore', 'pipe', 'inherit'],
+  stdio: ['ignore', 'pipe', 'pipe'],
   env,
 });
+// Quiet when it works; everything it said when it does not.
 if (result.status !== 0) {
   process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
   process.exit(result.status ?? 1);
 }
