@@ -67,6 +67,27 @@ describe('operations routes', () => {
   });
 });
 
+describe('queue dashboard', () => {
+  const basic = (key: string) => `Basic ${Buffer.from(`admin:${key}`).toString('base64')}`;
+
+  it('asks a browser to sign in, refuses non-admins, and shows every queue to an admin', async () => {
+    const anonymous = await http(base, 'GET', '/admin/queues');
+    expectProblem(anonymous, 401, 'AuthFailure');
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+
+    const seller = await createAccount(['seller']);
+    expectProblem(await http(base, 'GET', '/admin/queues', { headers: { authorization: basic(seller.key) } }), 403, 'UnauthorizedOperation');
+    expectProblem(await http(base, 'GET', '/admin/queues/api/queues', { key: seller.key }), 403, 'UnauthorizedOperation');
+
+    const page = await http(base, 'GET', '/admin/queues', { headers: { authorization: basic(platform.adminKey) } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const api = await http(base, 'GET', '/admin/queues/api/queues', { headers: { authorization: basic(platform.adminKey) } });
+    expect(api.status).toBe(200);
+    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['bundling', 'domain-events']);
+  });
+});
+
 describe('authentication', () => {
   it('refuses a missing, malformed or unknown key with 401 problem+json', async () => {
     expectProblem(await http(base, 'GET', '/v1/me'), 401, 'AuthFailure');

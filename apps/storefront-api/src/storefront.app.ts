@@ -15,6 +15,7 @@ import { loadConfig } from '@imagemart/config';
 import { checkRedis, connectDatabase } from '@imagemart/messaging';
 import { createLogger } from '@imagemart/observability';
 import { sendProblem } from './problem/problem.filter.js';
+import { mountQueueDashboard } from './queues/queue-dashboard.js';
 import { StorefrontModule } from './storefront.module.js';
 import { storefrontConfigSchema, type StorefrontConfig } from './storefront.config.js';
 
@@ -66,6 +67,7 @@ export async function createStorefrontApp(config: StorefrontConfig, logger: Pino
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  await mountQueueDashboard(app);
   return app;
 }
 

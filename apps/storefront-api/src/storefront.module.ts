@@ -5,6 +5,7 @@ import pg from 'pg';
 import { APP_CONFIG } from '@imagemart/config';
 import { QueueRegistry } from '@imagemart/messaging';
 import { AccountsController } from './accounts/accounts.controller.js';
+import { ApiKeyAuthenticator } from './auth/api-key.authenticator.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { HEALTH_DB_POOL, HealthController } from './health/health.controller.js';
 import { MetricsController } from './metrics/metrics.controller.js';
@@ -53,6 +54,7 @@ export class StorefrontModule {
         },
         { provide: QueueRegistry, useFactory: () => new QueueRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX }) },
         ServiceClients,
+        ApiKeyAuthenticator,
         ConnectionsCloser,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: ProblemFilter },

@@ -104,7 +104,7 @@ export function problemDocument(status: number, body: ErrorBody, request: Fastif
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, err: unknown, logger: Logger): void {
   const { status, body, unexpected } = toErrorBody(err);
   if (unexpected) logger.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  if (status === 401) void reply.header('WWW-Authenticate', 'Bearer realm="imagemart"');
+  if (status === 401 && !reply.hasHeader('www-authenticate')) void reply.header('WWW-Authenticate', 'Bearer realm="imagemart"');
   void reply.status(status).type('application/problem+json').send(problemDocument(status, body, request));
 }
 
