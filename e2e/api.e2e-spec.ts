@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@imagemart/testing';
-import { http, Platform, type Problem } from './support/platform.js';
+import { freePort, http, Platform, type Problem } from './support/platform.js';
 
 /**
  * The five real processes over HTTP: authentication, accounts and keys, bad input, request ids
@@ -9,9 +9,11 @@ import { http, Platform, type Problem } from './support/platform.js';
  */
 let platform: Platform;
 let base: string;
+let permissionMetricsPort: number;
 
 beforeAll(async () => {
-  platform = await Platform.start('api');
+  permissionMetricsPort = await freePort();
+  platform = await Platform.start('api', {}, { permission: { METRICS_PORT: String(permissionMetricsPort) } });
   base = platform.baseUrl;
 }, 60_000);
 
@@ -64,6 +66,10 @@ describe('operations routes', () => {
     expect(text).toMatch(/imagemart_http_request_duration_seconds_count\{method="GET",route="\/v1\/me",status="200"\} \d+/);
     expect(text).toMatch(/imagemart_rpc_client_duration_seconds_count\{service="permission",pattern="permission.apikey.authenticate",outcome="ok"\} \d+/);
     expect(text).toMatch(/imagemart_queue_jobs\{queue="bundling",state="failed"\} 0/);
+
+    // The service behind the gateway counts the requests it handled on its own port.
+    const service = await (await fetch(`http://127.0.0.1:${permissionMetricsPort}/metrics`)).text();
+    expect(service).toMatch(/imagemart_rpc_server_duration_seconds_count\{pattern="permission.apikey.authenticate",outcome="ok"\} \d+/);
   });
 });
 

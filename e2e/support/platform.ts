@@ -63,8 +63,16 @@ export class Platform {
   env: Record<string, string> = {};
   private cleanups: (() => Promise<void>)[] = [];
 
-  static async start(name: string, extraEnv: Record<string, string> = {}): Promise<Platform> {
+  /** Settings of one process only (a port of its own, say). */
+  readonly processEnv: Partial<Record<ProcessName, Record<string, string>>> = {};
+
+  static async start(
+    name: string,
+    extraEnv: Record<string, string> = {},
+    processEnv: Partial<Record<ProcessName, Record<string, string>>> = {},
+  ): Promise<Platform> {
     const platform = new Platform();
+    Object.assign(platform.processEnv, processEnv);
     const db = await createTestDatabase(name);
     const redis = createTestRedisPrefix(name);
     platform.cleanups.push(() => db.drop(), () => redis.cleanup());
@@ -87,7 +95,7 @@ export class Platform {
   }
 
   startProcess(name: ProcessName): RunningProcess {
-    const proc = spawnNode(name, `dist/apps/${name}/src/main.js`, this.env);
+    const proc = spawnNode(name, `dist/apps/${name}/src/main.js`, { ...this.env, ...this.processEnv[name] });
     this.processes.set(name, proc);
     return proc;
   }

@@ -6,7 +6,7 @@ import { baseConfigSchema, loadConfig } from '@imagemart/config';
 import { QueueName, heartbeatKey } from '@imagemart/contracts';
 import { OutboxRelay } from '@imagemart/database';
 import { Heartbeat, QueueRegistry, checkRedis, connectDatabase, createWorker } from '@imagemart/messaging';
-import { createLogger, type Logger } from '@imagemart/observability';
+import { createLogger, startMetricsServer, type Logger } from '@imagemart/observability';
 import { createBundlingProcessor, type BundlingJobHandler } from './jobs/bundling.processor.js';
 
 export const bundlerConfigSchema = baseConfigSchema.extend({
@@ -45,6 +45,8 @@ export async function startBundlerWorker(
   const relay = new OutboxRelay({ prisma, schema: 'bundling', queues: (name) => queues.get(name), logger });
   relay.start();
 
+  const metrics = config.METRICS_PORT !== undefined ? await startMetricsServer(config.METRICS_PORT, config.METRICS_HOST) : undefined;
+
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const heartbeat = new Heartbeat(redis, heartbeatKey(config.REDIS_PREFIX, 'bundler-worker'), instance);
@@ -55,6 +57,7 @@ export async function startBundlerWorker(
     logger,
     instance,
     stop: async () => {
+      await metrics?.close();
       await worker.close();
       await relay.stop();
       await heartbeat.stop();

@@ -16,6 +16,9 @@ export const baseConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/)
     .default('imagemart'),
+  /** A port for `GET /metrics` in the processes without an HTTP server of their own; unset: none. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** How long a caller waits for an RPC answer before it gives up with 504. */
   RPC_TIMEOUT_MS: positiveInt(5000),
 });

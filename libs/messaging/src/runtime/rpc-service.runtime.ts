@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { APP_CONFIG, loadConfig, type BaseConfig } from '@imagemart/config';
 import type { RpcService } from '@imagemart/contracts';
 import { OutboxRelay, PrismaClient, type OutboxSchema } from '@imagemart/database';
-import { createLogger, PinoNestLogger, type Logger } from '@imagemart/observability';
+import { createLogger, PinoNestLogger, startMetricsServer, type Logger } from '@imagemart/observability';
 import { QueueRegistry } from './queue-registry.js';
 import { RedisStreamsServer } from '../redis-streams/index.js';
 import { createHealthHandler } from './health.handler.js';
@@ -81,12 +81,14 @@ export async function startRpcService<C extends BaseConfig>(options: RpcServiceO
 
   const relay = new OutboxRelay({ prisma, schema: options.outboxSchema, queues: (name) => queues.get(name), logger });
   relay.start();
+  const metrics = config.METRICS_PORT !== undefined ? await startMetricsServer(config.METRICS_PORT, config.METRICS_HOST) : undefined;
   await options.afterStart?.(app, config);
   logger.info({ instance }, `${options.service} is listening on its Redis stream`);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      await metrics?.close();
       await relay.stop();
       await app.close();
       await queues.close();
