@@ -1,3 +1,4 @@
 export * from './test-database.js';
 export * from './test-redis.js';
+export * from './test-s3.js';
 export * from './wait-for.js';
