@@ -68,7 +68,7 @@ CREATE TABLE "permission"."outbox_event" (
     "request_id" VARCHAR(64),
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "last_error" TEXT,
-    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updated_at" TIMESTAMPTZ(3) NOT NULL,
     "published_at" TIMESTAMPTZ(3),
 
@@ -84,7 +84,7 @@ CREATE TABLE "catalog"."outbox_event" (
     "request_id" VARCHAR(64),
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "last_error" TEXT,
-    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updated_at" TIMESTAMPTZ(3) NOT NULL,
     "published_at" TIMESTAMPTZ(3),
 
@@ -100,7 +100,7 @@ CREATE TABLE "billing"."outbox_event" (
     "request_id" VARCHAR(64),
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "last_error" TEXT,
-    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updated_at" TIMESTAMPTZ(3) NOT NULL,
     "published_at" TIMESTAMPTZ(3),
 
@@ -116,7 +116,7 @@ CREATE TABLE "bundling"."outbox_event" (
     "request_id" VARCHAR(64),
     "attempts" INTEGER NOT NULL DEFAULT 0,
     "last_error" TEXT,
-    "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "created_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updated_at" TIMESTAMPTZ(3) NOT NULL,
     "published_at" TIMESTAMPTZ(3),
 
