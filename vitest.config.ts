@@ -46,6 +46,6 @@ export default defineConfig({
     // Two cores: integration tests each make their own database and Redis prefix, so two files at
     // a time is as parallel as is useful here.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './tools/vitest/summary.reporter.ts'],
   },
 });
