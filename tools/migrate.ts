@@ -3,11 +3,22 @@
  * applies the pending migrations of prisma/migrations, as `prisma migrate deploy` would. Exits 1
  * with one sentence (no stack trace) when it cannot.
  */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baseConfigSchema, ConfigError, loadConfig } from '@imagemart/config';
 import { describeConnectionError, ensureDatabase, migrate, MigrationError } from '@imagemart/database';
 
-const migrationsDir = fileURLToPath(new URL('../prisma/migrations', import.meta.url));
+/**
+ * prisma/migrations of the checkout this file is in: tools/ (run from source) and dist/tools/
+ * (built) sit one and two levels below it.
+ */
+function findMigrationsDir(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [resolve(here, '..'), resolve(here, '../..'), process.cwd()]
+    .map((root) => join(root, 'prisma/migrations'))
+    .find((dir) => existsSync(join(dir, 'migration_lock.toml')));
+}
 
 async function main(): Promise<number> {
   let databaseUrl: string;
@@ -17,6 +28,9 @@ async function main(): Promise<number> {
     if (err instanceof ConfigError) return fail(err.message);
     throw err;
   }
+
+  const migrationsDir = findMigrationsDir();
+  if (!migrationsDir) return fail('Cannot find prisma/migrations: run this from the project folder.');
 
   try {
     if (await ensureDatabase(databaseUrl)) {

@@ -122,6 +122,13 @@ runMain('imagemart', async () => {
 
   const fresh = (await countAdmins(config.DATABASE_URL)) === 0;
   const adminKey = fresh ? `imk_${randomBytes(32).toString('base64url')}` : undefined;
+  if (adminKey) {
+    // Said before anything can fail: the permission service makes this the admin's key as it
+    // starts, and from then on it is the only way in.
+    say('');
+    say('A fresh database: the first admin account gets this API key (shown this once; it is stored hashed):');
+    say(`  ${adminKey}`);
+  }
 
   const logDir = join(root, '.data/logs');
   mkdirSync(logDir, { recursive: true });

@@ -51,6 +51,13 @@ afterAll(async () => {
 describe('first admin bootstrap', () => {
   it('creates exactly one admin when several replicas start at once, and none after that', async () => {
     const bootstrap = moduleRef.get(AdminBootstrapService);
+    // An email that a non-admin account holds is refused, and nothing is created.
+    await db.prisma.account.create({ data: { id: '000000000007', name: 'B', email: 'taken@example.test', roles: ['buyer'] } });
+    await expect(bootstrap.bootstrap({ key: BOOTSTRAP_KEY, email: 'taken@example.test', name: 'Admin' })).rejects.toThrow(
+      /ADMIN_BOOTSTRAP_EMAIL taken@example.test belongs to an account that is not an admin/,
+    );
+    expect(await db.prisma.account.count({ where: { roles: { has: 'admin' } } })).toBe(0);
+
     const outcomes = await Promise.all(
       Array.from({ length: 5 }, () => bootstrap.bootstrap({ key: BOOTSTRAP_KEY, email: 'admin@example.test', name: 'Admin' })),
     );

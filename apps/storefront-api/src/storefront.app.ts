@@ -22,9 +22,11 @@ import { storefrontConfigSchema, type StorefrontConfig } from './storefront.conf
 const REQUEST_ID_HEADER = 'x-request-id';
 
 /** Request ids, request context, access log and HTTP metrics, for every request. */
-function instrument(fastify: FastifyInstance, logger: PinoLogger): void {
+function instrument(fastify: FastifyInstance, logger: PinoLogger, rpcTimeoutMs: number): void {
   fastify.addHook('onRequest', (request, _reply, done) => {
-    requestContext.run({ requestId: String(request.id) }, done);
+    // One budget for the whole request: however many services it calls, it answers (or gets
+    // 504) within RPC_TIMEOUT_MS.
+    requestContext.run({ requestId: String(request.id), deadline: Date.now() + rpcTimeoutMs }, done);
   });
   fastify.addHook('onSend', async (request, reply) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
@@ -50,7 +52,7 @@ export async function createStorefrontApp(config: StorefrontConfig, logger: Pino
     logger: new PinoNestLogger(logger),
   });
   const fastify = app.getHttpAdapter().getInstance();
-  instrument(fastify, logger);
+  instrument(fastify, logger, config.RPC_TIMEOUT_MS);
   // JSON is the only body this API reads; a text/plain body gets 415 rather than a string.
   fastify.removeContentTypeParser('text/plain');
   const problemLogger = new Logger('Http');

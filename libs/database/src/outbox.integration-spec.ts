@@ -216,8 +216,40 @@ describe('OutboxRelay', () => {
     expect(await queue.getJob(second)).toBeDefined();
     expect(warnings).toHaveLength(1);
 
+    // Backoff: not again at once (2^1 s after the first failure)...
+    await expect(relay.relayOnce()).resolves.toEqual({ published: 0, failed: 0 });
+    // ...but once that time has passed.
+    await db.prisma.$executeRaw`UPDATE permission.outbox_event SET updated_at = now() - interval '3 seconds' WHERE id = ${first}::uuid`;
     await expect(relay.relayOnce()).resolves.toEqual({ published: 1, failed: 0 });
     expect(await queue.count()).toBe(2);
+  });
+
+  it('pauses without counting attempts while Redis cannot be reached', async () => {
+    const queue = newQueue();
+    const ids = await appendEvents(3, queue.name);
+    let reachable = false;
+    const calls: string[] = [];
+    const sometimesAway: OutboxQueue = {
+      add(name, data, opts) {
+        calls.push(opts.jobId);
+        if (!reachable) return Promise.reject(new Error("Stream isn't writeable and enableOfflineQueue options is false"));
+        return queue.add(name, data, opts);
+      },
+    };
+    const relay = newRelay(sometimesAway, { logger: { info: () => undefined, warn: () => undefined, error: () => undefined } });
+
+    for (let i = 0; i < 25; i++) await expect(relay.relayOnce()).resolves.toEqual({ published: 0, failed: 0 });
+    expect(calls).toHaveLength(25); // one try a poll, not one a row
+    const rows = await db.prisma.permissionOutboxEvent.findMany({ where: { id: { in: ids } } });
+    expect(rows.map((r) => [r.attempts, r.publishedAt])).toEqual([
+      [0, null],
+      [0, null],
+      [0, null],
+    ]);
+
+    reachable = true;
+    await expect(relay.relayOnce()).resolves.toEqual({ published: 3, failed: 0 });
+    expect(await queue.count()).toBe(3);
   });
 
   it('relays continuously once started, and purges published events past their retention', async () => {

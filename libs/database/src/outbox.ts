@@ -164,6 +164,8 @@ export class OutboxRelay {
           SELECT id::text AS id, type, queue, payload, request_id, attempts, created_at
             FROM ${this.table}
            WHERE published_at IS NULL AND attempts < ${this.maxAttempts}
+             -- After a failure, wait 2^attempts seconds (at most an hour) before the next try.
+             AND (attempts = 0 OR updated_at + make_interval(secs => least(power(2, attempts), 3600)) <= now())
            ORDER BY created_at, id
            LIMIT ${this.batchSize}
              FOR UPDATE SKIP LOCKED`;
@@ -180,10 +182,14 @@ export class OutboxRelay {
             );
             published.push(row.id);
           } catch (err) {
+            // Redis is away: not the event's fault, so no attempt is counted; the rest of the
+            // batch would fail the same way. The next poll tries again.
+            if (isUnreachable(err)) {
+              this.logger.warn({ schema: this.options.schema, queue: row.queue, err }, 'Queue unreachable; relay paused');
+              break;
+            }
             failed++;
             await this.recordFailure(tx, row, err);
-            // Redis is not answering: the rest of the batch would only wait as long. Next poll.
-            if (err instanceof AddTimeout) break;
           }
         }
         if (published.length) {
@@ -254,6 +260,16 @@ function toJob(row: OutboxRow): DomainEventJob {
 
 class AddTimeout extends Error {
   override readonly name = 'AddTimeout';
+}
+
+/** Errors that say Redis could not be reached, as opposed to an answer from Redis. */
+const UNREACHABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE/;
+
+function isUnreachable(err: unknown): boolean {
+  if (err instanceof AddTimeout) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return (typeof code === 'string' && UNREACHABLE.test(code)) || UNREACHABLE.test(message);
 }
 
 async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {

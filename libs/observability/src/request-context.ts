@@ -6,6 +6,8 @@ export interface RequestContext {
   requestId: string;
   /** The authenticated account, once the gateway knows it. */
   accountId?: string;
+  /** Epoch ms by which the whole request must be answered; every call it makes fits inside. */
+  deadline?: number;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

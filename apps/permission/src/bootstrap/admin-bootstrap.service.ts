@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { PrismaClient } from '@imagemart/database';
+import { StartupError } from '@imagemart/messaging';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
 import { generateAccountId } from '../accounts/account-id.js';
 import { ApiKeysRepository } from '../api-keys/api-keys.repository.js';
@@ -32,11 +33,14 @@ export class AdminBootstrapService {
 
   async bootstrap(admin: AdminBootstrap): Promise<BootstrapOutcome> {
     if (admin.key.length < MIN_SUPPLIED_KEY_LENGTH) {
-      throw new Error(`ADMIN_BOOTSTRAP_KEY must be at least ${MIN_SUPPLIED_KEY_LENGTH} characters long.`);
+      throw new StartupError(`ADMIN_BOOTSTRAP_KEY must be at least ${MIN_SUPPLIED_KEY_LENGTH} characters long.`);
     }
     const outcome = await this.prisma.$transaction(async (tx) => {
       await this.accounts.lockForBootstrap(tx);
       if ((await this.accounts.countAdmins(tx)) > 0) return 'admin-exists' as const;
+      if (await this.accounts.existsByEmail(admin.email, tx)) {
+        throw new StartupError(`ADMIN_BOOTSTRAP_EMAIL ${admin.email} belongs to an account that is not an admin: choose another.`);
+      }
       const account = await this.accounts.create(
         { id: generateAccountId(), name: admin.name, email: admin.email, roles: ['admin'] },
         tx,

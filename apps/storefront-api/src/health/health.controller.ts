@@ -13,6 +13,8 @@ import type { StorefrontConfig } from '../storefront.config.js';
 /** The gateway owns no tables: this pool only answers the PostgreSQL probe. */
 export const HEALTH_DB_POOL = Symbol.for('imagemart.health-db-pool');
 
+const CACHE_MS = 1000;
+
 export interface CheckResult {
   status: 'up' | 'down';
   latencyMs: number;
@@ -55,10 +57,27 @@ export class HealthController {
     @Inject(HEALTH_DB_POOL) private readonly db: pg.Pool,
   ) {}
 
+  /** The report being made, and the last one: every caller within a second shares one probe. */
+  private probing?: Promise<HealthReport>;
+  private last?: { at: number; report: HealthReport };
+
   @Public()
   @Get('health')
-  @ApiOperation({ summary: 'Health of the platform: 200 when every part is up, 503 otherwise.' })
+  @ApiOperation({ summary: 'Health of the platform: 200 when every part is up, 503 otherwise (at most 1 s old).' })
   async health(@Res() reply: FastifyReply): Promise<void> {
+    let report = this.last && Date.now() - this.last.at < CACHE_MS ? this.last.report : undefined;
+    if (!report) {
+      this.probing ??= this.probe().finally(() => (this.probing = undefined));
+      report = await this.probing;
+      this.last = { at: Date.now(), report };
+    }
+    await reply
+      .status(report.status === 'ok' ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send(report);
+  }
+
+  private async probe(): Promise<HealthReport> {
     const t = this.config.HEALTH_TIMEOUT_MS;
     const service = (name: RpcService) =>
       check(t, async () => {
@@ -86,7 +105,6 @@ export class HealthController {
     ]);
     const checks = { postgres, redis, permission, catalog, billing, 'bundler-worker': worker };
     const ok = Object.values(checks).every((c) => c.status === 'up');
-    const report: HealthReport = { status: ok ? 'ok' : 'degraded', checks };
-    await reply.status(ok ? 200 : 503).header('cache-control', 'no-store').send(report);
+    return { status: ok ? 'ok' : 'degraded', checks };
   }
 }

@@ -23,7 +23,9 @@ export class MetricsController {
         async collect() {
           this.reset();
           for (const name of Object.values(QueueName)) {
-            const counts = await queues.get(name).getJobCounts(...STATES);
+            // Redis away: leave this queue out rather than fail the whole scrape.
+            const counts = await queues.get(name).getJobCounts(...STATES).catch(() => undefined);
+            if (!counts) continue;
             for (const state of STATES) this.set({ queue: name, state }, counts[state] ?? 0);
           }
         },

@@ -81,7 +81,9 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody; un
         : status === 415
           ? (FASTIFY_DETAILS['FST_ERR_CTP_INVALID_MEDIA_TYPE'] ?? err.message)
           : err.message;
-    return { status, body: { code, detail }, unexpected: status >= 500 };
+    // A 5xx says nothing of its cause; the log has it.
+    if (status >= 500) return { status, body: { code, detail: 'An internal error occurred.' }, unexpected: true };
+    return { status, body: { code, detail }, unexpected: false };
   }
   const statusCode = (err as { statusCode?: unknown } | null)?.statusCode;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {

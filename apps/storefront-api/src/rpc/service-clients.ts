@@ -3,6 +3,7 @@ import { firstValueFrom, timeout as rxTimeout } from 'rxjs';
 import { APP_CONFIG } from '@imagemart/config';
 import { ErrorCode, RpcService, isErrorBody } from '@imagemart/contracts';
 import { RedisStreamsClient } from '@imagemart/messaging';
+import { requestContext } from '@imagemart/observability';
 import { ApiProblem } from '../problem/api-problem.js';
 import type { StorefrontConfig } from '../storefront.config.js';
 
@@ -34,16 +35,21 @@ export class ServiceClients implements OnModuleInit, OnApplicationShutdown {
     await Promise.all(Object.values(this.clients).map((c) => c.close()));
   }
 
-  /** Calls `pattern` on `service`; `timeoutMs` shortens the client's own timeout for this call. */
+  /**
+   * Calls `pattern` on `service` within what is left of the request's deadline (and within
+   * `timeoutMs`, when given); the client's own timeout bounds calls made outside a request.
+   */
   async call<T>(service: RpcService, pattern: string, data: unknown, timeoutMs?: number): Promise<T> {
+    const deadline = requestContext.get()?.deadline;
+    const budget = Math.min(timeoutMs ?? Infinity, deadline === undefined ? Infinity : deadline - Date.now());
+    const timedOut = () => new ApiProblem(ErrorCode.ServiceTimeout, `${service} did not answer in time`);
+    if (budget <= 0) throw timedOut();
     const reply$ = this.clients[service].send<T>(pattern, data);
     try {
-      return await firstValueFrom(timeoutMs ? reply$.pipe(rxTimeout(timeoutMs)) : reply$);
+      return await firstValueFrom(Number.isFinite(budget) ? reply$.pipe(rxTimeout(budget)) : reply$);
     } catch (err) {
       if (isErrorBody(err)) throw ApiProblem.from(err);
-      if (err instanceof Error && err.name === 'TimeoutError') {
-        throw new ApiProblem(ErrorCode.ServiceTimeout, `${service} did not answer within ${timeoutMs} ms`);
-      }
+      if (err instanceof Error && err.name === 'TimeoutError') throw timedOut();
       throw err;
     }
   }

@@ -76,7 +76,7 @@ interface HandlerResult {
  * NestJS transport strategy: serves one service's requests from a Redis stream through a
  * consumer group, so each request is handled by exactly one replica, requests sent while no
  * replica runs wait in the stream, and requests left pending by a dead replica are reclaimed.
- * README.md in this folder describes the wire format and the guarantees.
+ * docs/messaging.md describes the wire format and the guarantees.
  */
 export class RedisStreamsServer extends Server<RedisStreamsServerEvents> implements CustomTransportStrategy {
   override readonly transportId = REDIS_STREAMS_TRANSPORT;
