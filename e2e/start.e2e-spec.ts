@@ -100,6 +100,30 @@ describe('npm start', () => {
     expect(await second.stop('SIGINT')).toBe(0);
   }, 150_000);
 
+  it('migrates with the built migrate command, as the compose migrate service runs it', async () => {
+    const migrateDb = `${database}_m`;
+    const url = new URL(serverUrl);
+    url.pathname = `/${migrateDb}`;
+    try {
+      const first = spawnNode('migrate', 'dist/tools/migrate.js', { DATABASE_URL: url.toString() });
+      running.push(first);
+      await waitFor(() => first.exited, { timeoutMs: 30_000, what: 'migrate to finish' });
+      expect(first.child.exitCode, first.output).toBe(0);
+      expect(first.output).toContain(`Created database ${migrateDb}`);
+      expect(first.output).toContain('Applied migration 20261123000000_init');
+      const again = spawnNode('migrate', 'dist/tools/migrate.js', { DATABASE_URL: url.toString() });
+      running.push(again);
+      await waitFor(() => again.exited, { timeoutMs: 30_000, what: 'migrate to finish' });
+      expect(again.child.exitCode).toBe(0);
+      expect(again.output).toContain('Database is up to date (1 migration applied)');
+    } finally {
+      const admin = new pg.Client({ connectionString: serverUrl.toString() });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(migrateDb)} WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+
   it('says in one sentence what is missing when Redis cannot be reached, and exits non-zero', async () => {
     const proc = spawnNode('start', 'dist/tools/start.js', {
       DATABASE_URL: databaseUrl,
