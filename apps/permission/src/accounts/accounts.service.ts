@@ -50,7 +50,7 @@ export class AccountsService {
     if (caller) assertAdmin(caller, 'create accounts');
     const taken = () =>
       new DomainException(ErrorCode.AccountAlreadyExists, `An account with the email address '${body.email}' already exists.`);
-    const account = await this.prisma.$transaction(async (tx) => {
+    const insert = () => this.prisma.$transaction(async (tx) => {
       if (await this.accounts.existsByEmail(body.email, tx)) throw taken();
       const created = await this.accounts.create({ id: generateAccountId(), ...body }, tx);
       await this.audit.record(
@@ -65,14 +65,19 @@ export class AccountsService {
         tx,
       );
       return created;
-    }).catch((err: unknown) => {
-      // Two requests for the same email at once: the unique index decides, the loser is told.
-      if (err instanceof UniqueViolation && (err.fields.includes('email') || err.constraint === 'account_email_key')) {
-        throw taken();
-      }
-      throw err;
     });
-    return toAccountView(account);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return toAccountView(await insert());
+      } catch (err) {
+        if (!(err instanceof UniqueViolation)) throw err;
+        // Two requests for the same email at once: the unique index decides, the loser is told.
+        if (err.fields.includes('email') || err.constraint === 'account_email_key') throw taken();
+        // A random id that is already taken (one in 10^12 per account): draw another.
+        if ((err.fields.includes('id') || err.constraint === 'account_pkey') && attempt < 3) continue;
+        throw err;
+      }
+    }
   }
 
   async get(caller: Caller, accountId: string): Promise<AccountView> {
