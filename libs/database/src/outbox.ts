@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DomainEventJob } from '@imagemart/contracts';
+import { EVENT_ROUTES, type DomainEventJob, type DomainEventPayload, type DomainEventType } from '@imagemart/contracts';
 import { Prisma, type PrismaClient } from './generated/prisma/client.js';
 
 /**
@@ -281,5 +281,26 @@ async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Pr
     return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** A domain event as a producer writes it: its type decides the queues it goes to. */
+export interface NewDomainEvent<T extends DomainEventType> {
+  type: T;
+  payload: DomainEventPayload<T>;
+  requestId?: string;
+}
+
+/**
+ * Appends a domain event to `schema`'s outbox once for every queue that subscribes to its type
+ * ({@link EVENT_ROUTES}). Call it inside the transaction that makes the change the event describes.
+ */
+export async function publishDomainEvent<T extends DomainEventType>(
+  tx: OutboxWriter,
+  schema: OutboxSchema,
+  event: NewDomainEvent<T>,
+): Promise<void> {
+  for (const queue of EVENT_ROUTES[event.type]) {
+    await appendOutboxEvent(tx, schema, { type: event.type, queue, payload: event.payload, requestId: event.requestId });
   }
 }

@@ -82,6 +82,9 @@ interface Sidecar {
  *   fails with ObjectKeyConflict, and the other way round.
  */
 export class FilesystemObjectStore implements ObjectStore {
+  /** Directory syncs per directory: the one running, and the next one that callers may share. */
+  private readonly dirSyncs = new Map<string, { tail: Promise<void>; pending?: Promise<void> }>();
+
   private constructor(readonly root: string) {}
 
   static async open({
@@ -115,8 +118,9 @@ export class FilesystemObjectStore implements ObjectStore {
           await writeAll(object.handle, chunk);
           size += chunk.length;
         }
-        // On disk before the name points at it, so a power cut cannot leave a renamed empty file.
-        await object.handle.datasync();
+        // On disk before the name points at it, so a power cut cannot leave a renamed empty file
+        // (with deferSync the caller flushes before anything points at the object).
+        if (!options.deferSync) await object.handle.datasync();
         stats = await object.handle.stat();
       } finally {
         await object.handle.close();
@@ -129,7 +133,7 @@ export class FilesystemObjectStore implements ObjectStore {
         temps.push(meta.path);
         try {
           await writeAll(meta.handle, Buffer.from(JSON.stringify(sidecar)));
-          await meta.handle.datasync();
+          if (!options.deferSync) await meta.handle.datasync();
         } finally {
           await meta.handle.close();
         }
@@ -142,7 +146,7 @@ export class FilesystemObjectStore implements ObjectStore {
           ? conflict(key, 'a directory holds its name', err)
           : err;
       });
-      await syncDir(path.dirname(file));
+      if (!options.deferSync) await this.syncDirShared(path.dirname(file));
       return { key, size };
     } catch (err) {
       discardBody(body);
@@ -231,6 +235,33 @@ export class FilesystemObjectStore implements ObjectStore {
     return { keys, nextCursor: null };
   }
 
+  /**
+   * The data sync that `deferSync` puts skipped, file by file (so it overlaps with whatever the
+   * caller writes next), then one sync of each directory for their names.
+   */
+  async flush(keys: readonly string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const key of keys) {
+      const file = this.pathOf(parseObjectKey(key));
+      let handle: FileHandle;
+      try {
+        handle = await open(file, O_RDONLY | O_NOFOLLOW);
+      } catch (err) {
+        if (isOneOf(err, 'ENOENT', 'ENOTDIR', 'ELOOP')) continue;
+        throw err;
+      }
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      const meta = await open(file + META_SUFFIX, O_RDONLY | O_NOFOLLOW).catch(() => undefined);
+      if (meta) await meta.datasync().finally(() => meta.close());
+      dirs.add(path.dirname(file));
+    }
+    for (const dir of dirs) await this.syncDirShared(dir);
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -259,6 +290,37 @@ export class FilesystemObjectStore implements ObjectStore {
     };
     await visit(this.root);
     return removed;
+  }
+
+  /**
+   * Makes the renames done so far in `dir` durable, sharing one directory sync among the puts
+   * that arrive while another is running (the parts of one bundle land in one directory, several
+   * at once): a sync that has not started yet covers every rename finished before it starts, so
+   * concurrent puts wait for at most one sync after their own rename instead of one each.
+   */
+  private syncDirShared(dir: string): Promise<void> {
+    let entry = this.dirSyncs.get(dir);
+    if (!entry) {
+      entry = { tail: Promise.resolve() };
+      this.dirSyncs.set(dir, entry);
+    }
+    if (entry.pending) return entry.pending;
+    const state = entry;
+    const run = state.tail
+      .catch(() => undefined)
+      .then(() => {
+        // From here on a caller needs a sync of its own: its rename may come after this one's start.
+        state.pending = undefined;
+        return syncDir(dir);
+      });
+    state.pending = run;
+    state.tail = run;
+    run
+      .finally(() => {
+        if (state.tail === run && this.dirSyncs.get(dir) === state) this.dirSyncs.delete(dir);
+      })
+      .catch(() => undefined);
+    return run;
   }
 
   private pathOf(segments: readonly string[]): string {

@@ -54,6 +54,25 @@ export function objectStoreContract(harness: ObjectStoreHarness): void {
   };
 
   describe('round trips', () => {
+    it('stores with deferSync: visible at once, durable after flush; flush skips keys with no object', async () => {
+      const keys = Array.from({ length: 6 }, (_, i) => `deferred/bundle/part.${i}`);
+      // Concurrent puts into one directory (as a bundle's parts are), some with metadata.
+      await Promise.all(
+        keys.map((key, i) =>
+          store.put(key, Buffer.from(`part ${i}`), {
+            deferSync: true,
+            ...(i % 2 ? { contentType: 'application/octet-stream', metadata: { index: String(i) } } : {}),
+          }),
+        ),
+      );
+      for (const [i, key] of keys.entries()) expect((await readAll(await store.get(key))).toString()).toBe(`part ${i}`);
+      expect((await store.head(keys[1]))?.metadata).toEqual({ index: '1' });
+      await store.flush([...keys, 'deferred/bundle/never-stored']);
+      await Promise.all(keys.map((key, i) => store.put(key, Buffer.from(`again ${i}`))));
+      expect((await store.list('deferred/')).keys.map((k) => k.key)).toEqual([...keys].sort());
+      await expect(store.flush(['../escape'])).rejects.toMatchObject({ code: 'InvalidObjectKey' });
+    });
+
     it('stores a Buffer with its content type and metadata', async () => {
       const body = Buffer.from('hello, object store');
       const before = Date.now();

@@ -10,6 +10,14 @@ export interface PutOptions {
   contentType?: string;
   /** User metadata: lowercase `[a-z0-9-]` names, printable ASCII values, 2 KiB in all (S3's limit). */
   metadata?: Record<string, string>;
+  /**
+   * Return once the object is stored and visible, without waiting for it to be durable: a power
+   * cut before {@link ObjectStore.flush} of its key may lose or truncate it. For writers that
+   * commit many objects at once behind one that names them (a bundle's parts before its
+   * manifest). The put stays atomic for readers. Only the filesystem driver defers anything; an
+   * S3 put is durable when it returns.
+   */
+  deferSync?: boolean;
 }
 
 export interface PutResult {
@@ -67,6 +75,8 @@ export interface ObjectStore {
   /** Deletes every object whose key starts with the (non-empty) prefix; returns how many. */
   deletePrefix(prefix: string): Promise<number>;
   list(prefix: string, options?: ListOptions): Promise<ListPage>;
+  /** Makes the objects of earlier `deferSync` puts durable (keys with no object are skipped). */
+  flush(keys: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 

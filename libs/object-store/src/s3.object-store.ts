@@ -264,6 +264,12 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** An S3 put is durable when it returns: nothing to do. */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async: a bad key rejects, never throws
+  async flush(keys: readonly string[]): Promise<void> {
+    for (const key of keys) parseObjectKey(key);
+  }
+
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     assertValidPrefix(prefix);
     const limit = listLimit(options.limit);

@@ -2,3 +2,4 @@ export * from './test-database.js';
 export * from './test-redis.js';
 export * from './test-s3.js';
 export * from './wait-for.js';
+export * from './service-testing-module.js';

@@ -7,7 +7,22 @@ export const PermissionPattern = {
   apiKeyList: 'permission.apikey.list',
   apiKeyRevoke: 'permission.apikey.revoke',
   apiKeyAuthenticate: 'permission.apikey.authenticate',
+  launchPermissionGet: 'permission.launch-permission.get',
+  launchPermissionModify: 'permission.launch-permission.modify',
+  launchPermissionReset: 'permission.launch-permission.reset',
+  sharedImageList: 'permission.shared-image.list',
+  sharedImageRespond: 'permission.shared-image.respond',
+  /** The one launch decision every service asks: `LaunchDecisionRequest` → `LaunchDecision`. */
+  launchDecide: 'permission.launch.decide',
+  auditEventList: 'permission.audit-event.list',
 } as const;
+
+/**
+ * The Redis key of the API-key generation: a counter the permission service increments whenever a
+ * key stops being valid (revoked), before it answers. A gateway that caches who holds a key keeps
+ * an entry only while the counter is what it was when the entry was made.
+ */
+export const apiKeyGenerationKey = (prefix: string) => `${prefix}:permission:apikey-generation`;
 
 /** Events the permission service publishes through its outbox. */
 export const PermissionEvent = {
@@ -15,3 +30,4 @@ export const PermissionEvent = {
   apiKeyIssued: 'permission.apikey.issued',
   apiKeyRevoked: 'permission.apikey.revoked',
 } as const;
+

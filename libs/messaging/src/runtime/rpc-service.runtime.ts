@@ -4,12 +4,13 @@ import { Module, type DynamicModule, type INestMicroservice, type Type } from '@
 import { NestFactory } from '@nestjs/core';
 import type { z } from 'zod';
 import { APP_CONFIG, loadConfig, type BaseConfig } from '@imagemart/config';
-import type { RpcService } from '@imagemart/contracts';
+import type { EventQueue, RpcService } from '@imagemart/contracts';
 import { OutboxRelay, PrismaClient, type OutboxSchema } from '@imagemart/database';
 import { createLogger, PinoNestLogger, startMetricsServer, type Logger } from '@imagemart/observability';
 import { QueueRegistry } from './queue-registry.js';
 import { RedisStreamsServer } from '../redis-streams/index.js';
 import { createHealthHandler } from './health.handler.js';
+import { DOMAIN_EVENT_HANDLERS, startDomainEventConsumer, type DomainEventHandlers } from './domain-events.consumer.js';
 import { checkRedis, connectDatabase } from './preflight.js';
 
 @Module({})
@@ -25,6 +26,11 @@ export interface RpcServiceOptions<C extends BaseConfig> {
   imports: Type[];
   /** The schema whose outbox this service relays. */
   outboxSchema: OutboxSchema;
+  /**
+   * The queue of domain events this service consumes; its feature modules then provide the
+   * handlers under `DOMAIN_EVENT_HANDLERS`.
+   */
+  eventQueue?: EventQueue;
   /** Work to do once the service listens (bootstrap data, say). */
   afterStart?: (app: INestMicroservice, config: C) => Promise<void>;
   /** Settings to use instead of the environment (tests). */
@@ -81,6 +87,15 @@ export async function startRpcService<C extends BaseConfig>(options: RpcServiceO
 
   const relay = new OutboxRelay({ prisma, schema: options.outboxSchema, queues: (name) => queues.get(name), logger });
   relay.start();
+  const events = options.eventQueue
+    ? startDomainEventConsumer({
+        queue: options.eventQueue,
+        handlers: app.get<DomainEventHandlers>(DOMAIN_EVENT_HANDLERS),
+        url: config.REDIS_URL,
+        prefix: config.REDIS_PREFIX,
+        logger,
+      })
+    : undefined;
   const metrics = config.METRICS_PORT !== undefined ? await startMetricsServer(config.METRICS_PORT, config.METRICS_HOST) : undefined;
   await options.afterStart?.(app, config);
   logger.info({ instance }, `${options.service} is listening on its Redis stream`);
@@ -89,6 +104,7 @@ export async function startRpcService<C extends BaseConfig>(options: RpcServiceO
   const stop = () =>
     (stopping ??= (async () => {
       await metrics?.close();
+      await events?.close();
       await relay.stop();
       await app.close();
       await queues.close();

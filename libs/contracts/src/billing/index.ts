@@ -1,0 +1,3 @@
+export * from './billing.patterns.js';
+export * from './billing.schemas.js';
+export * from './money.js';
