@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { EventQueue } from '@imagemart/contracts';
 import { runMain, startRpcService, stopOnSignals } from '@imagemart/messaging';
 import { AdminBootstrapService } from './bootstrap/admin-bootstrap.service.js';
 import { PermissionModule } from './permission.module.js';
@@ -10,6 +11,7 @@ runMain('permission', async () => {
     configSchema: permissionConfigSchema,
     imports: [PermissionModule],
     outboxSchema: 'permission',
+    eventQueue: EventQueue.permission,
     afterStart: async (app, config) => {
       if (config.ADMIN_BOOTSTRAP_KEY) {
         await app.get(AdminBootstrapService).bootstrap({

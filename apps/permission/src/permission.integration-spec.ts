@@ -1,20 +1,16 @@
-import { Module } from '@nestjs/common';
-import { Test, type TestingModule } from '@nestjs/testing';
+import type { TestingModule } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type Caller } from '@imagemart/contracts';
-import { PrismaClient } from '@imagemart/database';
 import { DomainException } from '@imagemart/messaging';
-import { createTestDatabase, type TestDatabase } from '@imagemart/testing';
+import { createTestDatabase, createTestRedisPrefix, type TestDatabase, type TestRedisPrefix } from '@imagemart/testing';
 import { AccountsService } from './accounts/accounts.service.js';
 import { ApiKeysService } from './api-keys/api-keys.service.js';
 import { hashApiKey } from './api-keys/api-key.secret.js';
 import { AdminBootstrapService } from './bootstrap/admin-bootstrap.service.js';
-import { PermissionModule } from './permission.module.js';
-
-@Module({})
-class DatabaseTestModule {}
+import { startPermissionInstance } from './permission.fixture.js';
 
 let db: TestDatabase;
+let redis: TestRedisPrefix;
 let moduleRef: TestingModule;
 let accounts: AccountsService;
 let keys: ApiKeysService;
@@ -33,12 +29,8 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 
 beforeAll(async () => {
   db = await createTestDatabase('permission');
-  moduleRef = await Test.createTestingModule({
-    imports: [
-      { module: DatabaseTestModule, global: true, providers: [{ provide: PrismaClient, useValue: db.prisma }], exports: [PrismaClient] },
-      PermissionModule,
-    ],
-  }).compile();
+  redis = createTestRedisPrefix('permission');
+  moduleRef = await startPermissionInstance({ prisma: db.prisma, redisUrl: redis.url, prefix: redis.prefix });
   accounts = moduleRef.get(AccountsService);
   keys = moduleRef.get(ApiKeysService);
 });
@@ -46,6 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await moduleRef?.close();
   await db?.drop();
+  await redis?.cleanup();
 });
 
 describe('first admin bootstrap', () => {

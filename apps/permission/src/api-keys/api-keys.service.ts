@@ -12,6 +12,7 @@ import { requestContext } from '@imagemart/observability';
 import { accountNotFound, assertSelfOrAdmin } from '../accounts/account.access.js';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
 import { AuditRepository } from '../audit/audit.repository.js';
+import { ApiKeyGeneration } from './api-key-generation.js';
 import { generateApiKey, generateApiKeyId, hashApiKey } from './api-key.secret.js';
 import { ApiKeysRepository } from './api-keys.repository.js';
 
@@ -34,6 +35,7 @@ export class ApiKeysService {
     private readonly accounts: AccountsRepository,
     private readonly keys: ApiKeysRepository,
     private readonly audit: AuditRepository,
+    private readonly generation: ApiKeyGeneration,
   ) {}
 
   async issue(caller: Caller, accountId: string, name: string): Promise<IssuedApiKey> {
@@ -68,7 +70,10 @@ export class ApiKeysService {
     return (await this.keys.listForAccount(accountId)).map(toApiKeyView);
   }
 
-  /** Revoking a key that is already revoked changes nothing and answers as the first time did. */
+  /**
+   * Revoking a key that is already revoked changes nothing and answers as the first time did.
+   * Either way the gateways' key caches are told before the answer (see ApiKeyGeneration).
+   */
   async revoke(caller: Caller, accountId: string, keyId: string): Promise<ApiKeyView> {
     assertSelfOrAdmin(caller, accountId);
     const row = await this.prisma.$transaction(async (tx) => {
@@ -91,6 +96,7 @@ export class ApiKeysService {
       );
       return revoked;
     });
+    await this.generation.bump();
     return toApiKeyView(row);
   }
 

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { PrismaClient, type Prisma } from '@imagemart/database';
+import { PrismaClient, type AuditEvent, type Prisma } from '@imagemart/database';
 
 export interface AuditEntry {
   actorId: string | null;
@@ -28,5 +28,36 @@ export class AuditRepository {
         details: (entry.details ?? {}) as Prisma.InputJsonValue,
       },
     });
+  }
+}
+
+export interface AuditFilter {
+  actorId?: string | undefined;
+  action?: string | undefined;
+  resourceType?: string | undefined;
+  resourceId?: string | undefined;
+}
+
+export interface AuditCursor {
+  createdAt: Date;
+  id: string;
+}
+
+/** Reads the audit trail: newest first, a stable order ((createdAt, id) is unique). */
+@Injectable()
+export class AuditReader {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  list(filter: AuditFilter, limit: number, before?: AuditCursor): Promise<AuditEvent[]> {
+    const where: Prisma.AuditEventWhereInput = {
+      ...(filter.actorId ? { actorId: filter.actorId } : {}),
+      ...(filter.action ? { action: filter.action } : {}),
+      ...(filter.resourceType ? { resourceType: filter.resourceType } : {}),
+      ...(filter.resourceId ? { resourceId: filter.resourceId } : {}),
+      ...(before
+        ? { OR: [{ createdAt: { lt: before.createdAt } }, { createdAt: before.createdAt, id: { lt: before.id } }] }
+        : {}),
+    };
+    return this.prisma.auditEvent.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: limit });
   }
 }

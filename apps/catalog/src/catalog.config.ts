@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { baseConfigSchema } from '@imagemart/config';
+
+export const catalogConfigSchema = baseConfigSchema.extend({
+  /**
+   * How long a listing page waits for billing's price quote. Past it the listing answers with
+   * `price: null` (and the miss is logged): the page loads without prices rather than not at all.
+   */
+  PRICE_QUOTE_TIMEOUT_MS: z.coerce.number().int().min(50).max(10_000).default(800),
+  /** The part size of new uploads (every part but the last); the gateway takes no larger part body. */
+  UPLOAD_PART_SIZE_BYTES: z.coerce.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /**
+   * Image list pages are cached in memory per caller and query, invalidated by every change that
+   * can alter a list (see list-cache.ts). The TTL bounds how old a launch count on a cached page
+   * can be (launches do not invalidate); 0 turns the cache off.
+   */
+  CATALOG_LIST_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  CATALOG_LIST_CACHE_MAX_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  /** The JSON size of the cached pages together. */
+  CATALOG_LIST_CACHE_MAX_BYTES: z.coerce.number().int().min(0).max(4_294_967_296).default(64 * 1024 * 1024),
+});
+export type CatalogConfig = z.infer<typeof catalogConfigSchema>;

@@ -1,0 +1,206 @@
+import type { TestingModule } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@imagemart/config';
+import type { Caller, RegisterImageBody } from '@imagemart/contracts';
+import {
+  createTestDatabase,
+  createTestRedisPrefix,
+  serviceTestingModule,
+  type TestDatabase,
+  type TestRedisPrefix,
+} from '@imagemart/testing';
+import { CatalogModule } from '../catalog.module.js';
+import { catalogConfigSchema, type CatalogConfig } from '../catalog.config.js';
+import { ImagesService } from '../images/images.service.js';
+import { LaunchPermissionProjection } from '../launch-permissions/launch-permission.projection.js';
+import { ListingsService } from '../listings/listings.service.js';
+import { ListCache } from './list-cache.js';
+
+/**
+ * The list cache against the real PostgreSQL and Redis, with two replicas of the catalog on one
+ * database and one Redis prefix. Rows changed behind the service's back (plain SQL) show whether
+ * a page came from the cache; changes through the service show that it never serves a page from
+ * before them.
+ */
+
+let db: TestDatabase;
+let redis: TestRedisPrefix;
+let config: CatalogConfig;
+
+interface Replica {
+  moduleRef: TestingModule;
+  images: ImagesService;
+  listings: ListingsService;
+  projection: LaunchPermissionProjection;
+  cache: ListCache;
+}
+let a: Replica;
+let b: Replica;
+
+const seller: Caller = { accountId: '100000000001', roles: ['seller'] };
+const buyer: Caller = { accountId: '200000000001', roles: ['buyer'] };
+const otherBuyer: Caller = { accountId: '200000000002', roles: ['buyer'] };
+const admin: Caller = { accountId: '900000000001', roles: ['admin'] };
+
+let lpRevision = 0;
+const body = (name: string, extra: Partial<RegisterImageBody> = {}): RegisterImageBody => ({
+  name,
+  architecture: 'x86_64',
+  virtualizationType: 'hvm',
+  rootDeviceType: 'ebs',
+  blockDeviceMappings: [],
+  platform: 'linux',
+  productCodes: [],
+  ...extra,
+});
+
+async function startReplica(): Promise<Replica> {
+  const moduleRef = await serviceTestingModule({ prisma: db.prisma, config, imports: [CatalogModule] }).compile();
+  await moduleRef.init();
+  return {
+    moduleRef,
+    images: moduleRef.get(ImagesService),
+    listings: moduleRef.get(ListingsService),
+    projection: moduleRef.get(LaunchPermissionProjection),
+    cache: moduleRef.get(ListCache),
+  };
+}
+
+/** An available image with the given launch permissions. */
+async function availableImage(name: string, grants: { accountId: string; shareState: 'pending' | 'accepted' | 'rejected' }[], isPublic = false) {
+  const image = await a.images.register(seller, body(name, { description: 'cachetest' }));
+  await a.images.setState({ imageId: image.imageId, state: 'available', manifestLocation: `bundles/${name}/manifest.xml` });
+  await a.projection.apply({ imageId: image.imageId, public: isPublic, grants, revision: ++lpRevision });
+  return image;
+}
+
+const renameBehindTheCache = (imageId: string, description: string) =>
+  db.prisma.$executeRaw`UPDATE "catalog"."image" SET description = ${description} WHERE id = ${imageId}`;
+
+const query = { filters: {}, q: 'cachetest', sort: 'newest' as const, limit: 10 };
+const ids = (page: { items: { imageId: string }[] }) => page.items.map((i) => i.imageId);
+
+beforeAll(async () => {
+  db = await createTestDatabase('catalog_list_cache');
+  redis = createTestRedisPrefix('catalog-list-cache');
+  config = loadConfig(catalogConfigSchema, {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    PRICE_QUOTE_TIMEOUT_MS: '300',
+    CATALOG_LIST_CACHE_TTL_MS: '60000',
+  });
+  a = await startReplica();
+  b = await startReplica();
+});
+
+afterAll(async () => {
+  await a?.moduleRef.close();
+  await b?.moduleRef.close();
+  await db?.drop();
+  await redis?.cleanup();
+});
+
+describe('image list cache', () => {
+  it('serves a page it has computed until a change, and a change through either replica invalidates it at once on both', async () => {
+    const image = await availableImage('cached-page', [], true);
+    const first = await a.images.list(null, query);
+    expect(ids(first)).toEqual([image.imageId]);
+    await b.images.list(null, query);
+
+    // Changed behind the service: both replicas still answer the page they keep.
+    await renameBehindTheCache(image.imageId, 'cachetest changed behind the cache');
+    const hitsBefore = a.cache.stats().hits;
+    expect((await a.images.list(null, query)).items[0]?.description).toBe('cachetest');
+    expect((await b.images.list(null, query)).items[0]?.description).toBe('cachetest');
+    expect(a.cache.stats().hits).toBe(hitsBefore + 1);
+
+    // A change through replica a: neither replica serves the old page any more.
+    await a.images.updateDescription(seller, image.imageId, 'cachetest new words');
+    expect((await a.images.list(null, query)).items[0]?.description).toBe('cachetest new words');
+    expect((await b.images.list(null, query)).items[0]?.description).toBe('cachetest new words');
+
+    // A new image registered through b appears in a's list of the owner at once.
+    await a.images.list(seller, { ...query, filters: { owner: ['self'] } });
+    const added = await b.images.register(seller, body('cached-page-2', { description: 'cachetest' }));
+    expect(ids(await a.images.list(seller, { ...query, filters: { owner: ['self'] } }))).toContain(added.imageId);
+
+    // Deregistered: gone from every list at once.
+    await a.images.list(null, query);
+    await b.images.deregister(seller, image.imageId);
+    expect(ids(await a.images.list(null, query))).not.toContain(image.imageId);
+  });
+
+  it('never gives one account a page computed for another, nor for an anonymous caller', async () => {
+    const q = { ...query, q: 'cachetest', filters: { architecture: ['x86_64' as const] } };
+    const shared = await availableImage('shared-with-buyer', [{ accountId: buyer.accountId, shareState: 'accepted' }]);
+    const buyerPage = await a.images.list(buyer, q);
+    expect(ids(buyerPage)).toContain(shared.imageId);
+    // The same query, right after, by someone else: computed for him, without the share.
+    expect(ids(await a.images.list(otherBuyer, q))).not.toContain(shared.imageId);
+    expect(ids(await a.images.list(null, q))).not.toContain(shared.imageId);
+    expect(ids(await b.images.list(otherBuyer, q))).not.toContain(shared.imageId);
+
+    // The owner's page shows the manifest location; a buyer's page of the same query never does.
+    const ownerPage = await a.images.list(seller, q);
+    expect(ownerPage.items.find((i) => i.imageId === shared.imageId)?.manifestLocation).toBe('bundles/shared-with-buyer/manifest.xml');
+    expect((await a.images.list(buyer, q)).items.find((i) => i.imageId === shared.imageId)?.manifestLocation).toBeNull();
+    // An admin's lists follow the same visibility: not shared with him, not in his page.
+    expect(ids(await a.images.list(admin, q))).not.toContain(shared.imageId);
+  });
+
+  it('drops a revoked share from the lists at once, on every replica', async () => {
+    const shared = await availableImage('revoked-share', [{ accountId: buyer.accountId, shareState: 'accepted' }]);
+    const q = { ...query, filters: {} };
+    expect(ids(await a.images.list(buyer, q))).toContain(shared.imageId);
+    expect(ids(await b.images.list(buyer, q))).toContain(shared.imageId);
+
+    // The permission service's next state of the image: no grants (the event reaches one replica).
+    expect(await b.projection.apply({ imageId: shared.imageId, public: false, grants: [], revision: ++lpRevision })).toBe('applied');
+    expect(ids(await a.images.list(buyer, q))).not.toContain(shared.imageId);
+    expect(ids(await b.images.list(buyer, q))).not.toContain(shared.imageId);
+  });
+
+  it('follows a listing edit in the search documents at once', async () => {
+    const listing = await a.listings.create(seller, {
+      title: 'Cached appliance',
+      summary: 'for the cache test',
+      description: 'plain words',
+      categories: ['databases'],
+      pricingType: 'free',
+    });
+    const image = await a.images.register(seller, body('listing-cache', { listingId: listing.listingId }));
+    await a.images.setState({ imageId: image.imageId, state: 'available' });
+    await a.projection.apply({ imageId: image.imageId, public: true, grants: [], revision: ++lpRevision });
+    const search = { filters: {}, q: 'zeppelin', limit: 10 };
+    expect(ids(await b.images.list(null, search))).toEqual([]);
+    await a.listings.update(seller, listing.listingId, { description: 'now with zeppelin' });
+    expect(ids(await b.images.list(null, search))).toEqual([image.imageId]);
+  });
+
+  it('keeps at most its number of entries, least recently used out first', async () => {
+    const small = new ListCache({ ...config, CATALOG_LIST_CACHE_MAX_ENTRIES: 3 });
+    await small.onModuleInit();
+    try {
+      let loads = 0;
+      const load = (n: number) => () => {
+        loads++;
+        return Promise.resolve({ items: [], nextCursor: `page-${n}` });
+      };
+      const ask = (n: number) => small.page(null, { filters: {}, limit: n }, load(n));
+      for (const n of [1, 2, 3]) await ask(n);
+      await ask(1); // 1 is now the most recently used
+      await ask(4); // 2 goes
+      expect(small.stats().entries).toBe(3);
+      loads = 0;
+      await ask(1);
+      await ask(3);
+      await ask(4);
+      expect(loads).toBe(0);
+      await ask(2);
+      expect(loads).toBe(1);
+    } finally {
+      await small.onApplicationShutdown();
+    }
+  });
+});

@@ -1,0 +1,263 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG } from '@imagemart/config';
+import { PrismaClient, UniqueViolation, publishDomainEvent, type CatalogUpload, type CatalogUploadPart } from '@imagemart/database';
+import {
+  DomainEventType,
+  ErrorCode,
+  MAX_UPLOAD_PARTS,
+  UploadKeys,
+  uploadImageBody,
+  uploadPartCount,
+  uploadPartSize,
+  type Caller,
+  type CreateUploadBody,
+  type RecordUploadPartRequest,
+  type UploadCompleted,
+  type UploadPartView,
+  type UploadState,
+  type UploadView,
+} from '@imagemart/contracts';
+import { DomainException } from '@imagemart/messaging';
+import { requestContext } from '@imagemart/observability';
+import type { CatalogConfig } from '../catalog.config.js';
+import { ImagesService } from '../images/images.service.js';
+import { toBundleImageMetadata } from './bundle-metadata.js';
+import { newUploadId } from './upload-id.js';
+import { UploadsRepository } from './uploads.repository.js';
+
+const uploadNotFound = (uploadId: string) =>
+  new DomainException(ErrorCode.InvalidUploadIDNotFound, `The upload id '${uploadId}' does not exist.`);
+
+const incorrectState = (detail: string) => new DomainException(ErrorCode.IncorrectState, detail);
+
+interface UploadNumbers {
+  size: number;
+  partSize: number;
+  partCount: number;
+}
+
+const numbersOf = (upload: CatalogUpload): UploadNumbers => ({
+  size: Number(upload.size),
+  partSize: upload.partSize,
+  partCount: upload.partCount,
+});
+
+/** Part numbers with no stored part of the right size, ascending. */
+function missingParts(upload: CatalogUpload, parts: readonly CatalogUploadPart[]): number[] {
+  const numbers = numbersOf(upload);
+  const stored = new Map(parts.map((p) => [p.partNumber, p.size]));
+  const missing: number[] = [];
+  for (let n = 1; n <= upload.partCount; n++) {
+    if (stored.get(n) !== uploadPartSize(numbers, n)) missing.push(n);
+  }
+  return missing;
+}
+
+function toPartView(part: CatalogUploadPart): UploadPartView {
+  return { partNumber: part.partNumber, size: part.size, sha256: part.sha256 };
+}
+
+function toUploadView(upload: CatalogUpload, parts: readonly CatalogUploadPart[]): UploadView {
+  return {
+    uploadId: upload.id,
+    imageId: upload.imageId,
+    state: upload.state as UploadState,
+    size: Number(upload.size),
+    sha256: upload.sha256,
+    compression: upload.compression as UploadView['compression'],
+    partSize: upload.partSize,
+    partCount: upload.partCount,
+    parts: parts.map(toPartView),
+    missing: upload.state === 'open' ? missingParts(upload, parts) : [],
+    createdAt: upload.createdAt.toISOString(),
+    completedAt: upload.completedAt?.toISOString() ?? null,
+    abortedAt: upload.abortedAt?.toISOString() ?? null,
+  };
+}
+
+/** A short list of part numbers for a sentence: `1, 2, 3 and 7 more`. */
+function listNumbers(numbers: readonly number[], max = 10): string {
+  const shown = numbers.slice(0, max).join(', ');
+  return numbers.length > max ? `${shown} and ${numbers.length - max} more` : shown;
+}
+
+/**
+ * Resumable uploads of raw images. The gateway streams each part into the object store and
+ * records it here; completing the upload hands the parts to the bundler through the outbox, in
+ * the transaction that marks it complete. Only the account that created an upload sees it.
+ */
+@Injectable()
+export class UploadsService {
+  private readonly logger = new Logger(UploadsService.name);
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly uploads: UploadsRepository,
+    private readonly images: ImagesService,
+    @Inject(APP_CONFIG) private readonly config: CatalogConfig,
+  ) {}
+
+  /**
+   * Registers the image (pending; the registration's rules and errors) and opens its upload.
+   * Idempotent: a request that runs again finds the image and the upload of its first run.
+   */
+  async create(caller: Caller, body: CreateUploadBody): Promise<UploadView> {
+    if (!caller.roles.includes('seller')) {
+      throw new DomainException(ErrorCode.UnauthorizedOperation, 'Only seller accounts upload images.');
+    }
+    const partSize = this.config.UPLOAD_PART_SIZE_BYTES;
+    const partCount = uploadPartCount(body.size, partSize);
+    if (partCount > MAX_UPLOAD_PARTS) {
+      throw new DomainException(
+        ErrorCode.InvalidParameterValue,
+        `An upload has at most ${MAX_UPLOAD_PARTS} parts of ${partSize} bytes: ${body.size} bytes is too large.`,
+        [{ path: 'size', message: `must be at most ${MAX_UPLOAD_PARTS * partSize}` }],
+      );
+    }
+    const image = await this.images.register(caller, uploadImageBody(body));
+    const earlier = await this.uploads.findByImageId(image.imageId);
+    if (earlier) return this.viewOf(earlier);
+    try {
+      const upload = await this.uploads.create({
+        id: newUploadId(image.imageId),
+        imageId: image.imageId,
+        ownerId: caller.accountId,
+        size: BigInt(body.size),
+        sha256: body.sha256,
+        compression: body.compression,
+        partSize,
+        partCount,
+      });
+      return toUploadView(upload, []);
+    } catch (err) {
+      if (err instanceof UniqueViolation) {
+        // The same request running twice at once: the other run created it.
+        const other = await this.uploads.findByImageId(image.imageId);
+        if (other) return this.viewOf(other);
+      }
+      // Compensation: no pending image without an upload to fill it.
+      await this.images
+        .setState({ imageId: image.imageId, state: 'deregistered' })
+        .catch((undo: unknown) => this.logger.error(`could not deregister ${image.imageId} after a failed upload: ${String(undo)}`));
+      throw err;
+    }
+  }
+
+  async get(caller: Caller, uploadId: string): Promise<UploadView> {
+    return this.viewOf(await this.owned(caller, uploadId));
+  }
+
+  /** Records a part the gateway stored; recording one again replaces it. The upload must be open. */
+  async recordPart(caller: Caller, req: Omit<RecordUploadPartRequest, 'caller'>): Promise<UploadPartView> {
+    return this.prisma.$transaction(async (tx) => {
+      const upload = this.ownedOrThrow(caller, req.uploadId, await this.uploads.lock(req.uploadId, tx));
+      if (upload.state !== 'open') throw incorrectState(`The upload '${upload.id}' is ${upload.state}: it takes no more parts.`);
+      this.checkPart(upload, req.partNumber, req.size);
+      return toPartView(await this.uploads.putPart({ ...req, uploadId: upload.id }, tx));
+    });
+  }
+
+  /**
+   * Every part stored, of the right size: the upload becomes complete and `catalog.upload.completed`
+   * (the parts in order, the declared size and SHA-256, the manifest's image metadata) is written
+   * to the outbox in the same transaction. Completing a complete upload answers the same.
+   */
+  async complete(caller: Caller, uploadId: string): Promise<UploadView> {
+    const first = await this.owned(caller, uploadId);
+    if (first.state === 'complete') return this.viewOf(first);
+    // The image's fields do not change while it is pending (its description aside, read here).
+    const image = await this.images.get(caller, first.imageId);
+    const done = await this.prisma.$transaction(async (tx) => {
+      const upload = this.ownedOrThrow(caller, uploadId, await this.uploads.lock(uploadId, tx));
+      if (upload.state === 'complete') return upload;
+      if (upload.state === 'aborted') throw incorrectState(`The upload '${upload.id}' was aborted.`);
+      if (image.state !== 'pending') {
+        throw incorrectState(`The image '${image.imageId}' of this upload is ${image.state}: abort the upload.`);
+      }
+      const parts = await this.uploads.parts(upload.id, tx);
+      const missing = missingParts(upload, parts);
+      const total = parts.reduce((sum, p) => sum + p.size, 0);
+      if (missing.length > 0 || total !== Number(upload.size)) {
+        throw new DomainException(
+          ErrorCode.InvalidParameterValue,
+          `The upload is not complete: ${missing.length} of ${upload.partCount} parts are missing (${listNumbers(missing)}); ` +
+            `${total} of ${upload.size} bytes are stored.`,
+          missing.slice(0, 100).map((n) => ({ path: 'parts', message: `part ${n} is missing` })),
+        );
+      }
+      const completed = await this.uploads.update(upload.id, { state: 'complete', completedAt: new Date() }, tx);
+      const payload: UploadCompleted = {
+        uploadId: upload.id,
+        imageId: upload.imageId,
+        ownerId: upload.ownerId,
+        parts: parts.map((p) => UploadKeys.part(upload.id, p.partNumber)),
+        size: Number(upload.size),
+        sha256: upload.sha256,
+        compression: upload.compression as UploadCompleted['compression'],
+        image: toBundleImageMetadata(image),
+      };
+      const requestId = requestContext.requestId();
+      await publishDomainEvent(tx, 'catalog', {
+        type: DomainEventType.uploadCompleted,
+        payload,
+        ...(requestId ? { requestId } : {}),
+      });
+      return completed;
+    });
+    return this.viewOf(done);
+  }
+
+  /**
+   * Aborts an open upload: it takes no more parts, its part records go, and its image is
+   * deregistered (which frees the image's name). The gateway removes the stored parts. Aborting
+   * again answers the same; a complete upload cannot be aborted (deregister its image instead).
+   */
+  async abort(caller: Caller, uploadId: string): Promise<UploadView> {
+    const upload = await this.prisma.$transaction(async (tx) => {
+      const locked = this.ownedOrThrow(caller, uploadId, await this.uploads.lock(uploadId, tx));
+      if (locked.state === 'aborted') return locked;
+      if (locked.state === 'complete') {
+        throw incorrectState(`The upload '${locked.id}' is complete and its image is being published: deregister the image instead.`);
+      }
+      await this.uploads.deleteParts(locked.id, tx);
+      return this.uploads.update(locked.id, { state: 'aborted', abortedAt: new Date() }, tx);
+    });
+    // After the commit, and again on a repeated abort: deregistering is idempotent.
+    await this.images.setState({ imageId: upload.imageId, state: 'deregistered' });
+    return toUploadView(upload, []);
+  }
+
+  // Helpers ---------------------------------------------------------------------------------------
+
+  private checkPart(upload: CatalogUpload, partNumber: number, size: number): void {
+    if (partNumber > upload.partCount) {
+      throw new DomainException(
+        ErrorCode.InvalidParameterValue,
+        `The upload has ${upload.partCount} parts: there is no part ${partNumber}.`,
+        [{ path: 'partNumber', message: `must be 1 to ${upload.partCount}` }],
+      );
+    }
+    const expected = uploadPartSize(numbersOf(upload), partNumber);
+    if (size !== expected) {
+      throw new DomainException(
+        ErrorCode.InvalidParameterValue,
+        `Part ${partNumber} of this upload has ${expected} bytes, not ${size}.`,
+        [{ path: 'size', message: `must be ${expected}` }],
+      );
+    }
+  }
+
+  private async owned(caller: Caller, uploadId: string): Promise<CatalogUpload> {
+    return this.ownedOrThrow(caller, uploadId, await this.uploads.findById(uploadId));
+  }
+
+  /** Another account's upload answers as a missing one. */
+  private ownedOrThrow(caller: Caller, uploadId: string, upload: CatalogUpload | null): CatalogUpload {
+    if (!upload || upload.ownerId !== caller.accountId) throw uploadNotFound(uploadId);
+    return upload;
+  }
+
+  private async viewOf(upload: CatalogUpload): Promise<UploadView> {
+    return toUploadView(upload, upload.state === 'aborted' ? [] : await this.uploads.parts(upload.id));
+  }
+}
