@@ -1,8 +1,30 @@
 import { Module } from '@nestjs/common';
+import { CatalogClient } from './catalog/catalog.client.js';
+import { EntitlementsHandler } from './entitlements/entitlements.handler.js';
+import { EntitlementsService } from './entitlements/entitlements.service.js';
+import { PricingHandler } from './pricing/pricing.handler.js';
+import { PricingRepository } from './pricing/pricing.repository.js';
+import { PricingService } from './pricing/pricing.service.js';
+import { SubscriptionSweeper } from './subscriptions/subscription-sweeper.js';
+import { SubscriptionsHandler } from './subscriptions/subscriptions.handler.js';
+import { SubscriptionsRepository } from './subscriptions/subscriptions.repository.js';
+import { SubscriptionsService } from './subscriptions/subscriptions.service.js';
 
 /**
- * The billing service. It answers its health probe over the Redis Streams transport and relays its
- * outbox; its domain handlers come with their features.
+ * The billing service: platform and product pricing, subscriptions and the entitlements they
+ * give. `PrismaClient` and `APP_CONFIG` come from the service runtime (or the test module).
  */
-@Module({})
+@Module({
+  controllers: [PricingHandler, SubscriptionsHandler, EntitlementsHandler],
+  providers: [
+    CatalogClient,
+    PricingRepository,
+    PricingService,
+    SubscriptionsRepository,
+    SubscriptionsService,
+    SubscriptionSweeper,
+    EntitlementsService,
+  ],
+  exports: [SubscriptionSweeper],
+})
 export class BillingModule {}
