@@ -1,7 +1,7 @@
 import { runMain, stopOnSignals } from '@imagemart/messaging';
 import { startBundlerWorker } from './bundler-worker.js';
 
-// Bundle, verify and delete job handlers register here as they are built.
+// The bundle, verify and delete jobs of the bundling queue (see docs/bundling.md).
 runMain('bundler-worker', async () => {
   const worker = await startBundlerWorker();
   stopOnSignals(worker.stop, worker.logger);

@@ -1,12 +1,22 @@
 import { z } from 'zod';
 import { baseConfigSchema } from '@imagemart/config';
+import { objectStoreEnvSchema } from '@imagemart/object-store';
 
-export const storefrontConfigSchema = baseConfigSchema.extend({
+// The object store takes the parts of image uploads (see uploads/upload-parts.ts).
+export const storefrontConfigSchema = baseConfigSchema.extend(objectStoreEnvSchema.shape).extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   /** The largest JSON body accepted; larger ones get 413. Uploads of images stream elsewhere. */
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * How long the gateway may keep who holds an API key without asking the permission service
+   * again. A revoked key stops working at once regardless (see auth/api-key.authenticator.ts);
+   * this bounds only changes made behind the API's back. 0 turns the cache off.
+   */
+  AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   /** How long /health waits for each dependency before it reports it down. */
   HEALTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(2000),
+  /** The body limit of an upload's part: the catalog's UPLOAD_PART_SIZE_BYTES (set both alike). */
+  UPLOAD_PART_SIZE_BYTES: z.coerce.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
 });
 export type StorefrontConfig = z.infer<typeof storefrontConfigSchema>;

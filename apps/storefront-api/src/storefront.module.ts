@@ -5,10 +5,19 @@ import pg from 'pg';
 import { APP_CONFIG } from '@imagemart/config';
 import { QueueRegistry } from '@imagemart/messaging';
 import { AccountsController } from './accounts/accounts.controller.js';
+import { ImagesController } from './images/images.controller.js';
+import { ListingsController } from './listings/listings.controller.js';
+import { AuditEventsController } from './audit/audit-events.controller.js';
+import { LaunchPermissionsController } from './launch-permissions/launch-permissions.controller.js';
+import { SharedImagesController } from './shared-images/shared-images.controller.js';
 import { ApiKeyAuthenticator } from './auth/api-key.authenticator.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { HEALTH_DB_POOL, HealthController } from './health/health.controller.js';
 import { MetricsController } from './metrics/metrics.controller.js';
+import { PricingController } from './pricing/pricing.controller.js';
+import { SubscriptionsController } from './subscriptions/subscriptions.controller.js';
+import { UploadParts } from './uploads/upload-parts.js';
+import { UploadsController } from './uploads/uploads.controller.js';
 import { ProblemFilter } from './problem/problem.filter.js';
 import { ServiceClients } from './rpc/service-clients.js';
 import type { StorefrontConfig } from './storefront.config.js';
@@ -33,7 +42,7 @@ export class StorefrontModule {
   static forRoot(config: StorefrontConfig): DynamicModule {
     return {
       module: StorefrontModule,
-      controllers: [HealthController, MetricsController, AccountsController],
+      controllers: [HealthController, MetricsController, AccountsController, LaunchPermissionsController, SharedImagesController, AuditEventsController, PricingController, SubscriptionsController, ImagesController, ListingsController, UploadsController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         {
@@ -54,6 +63,7 @@ export class StorefrontModule {
         },
         { provide: QueueRegistry, useFactory: () => new QueueRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX }) },
         ServiceClients,
+        UploadParts,
         ApiKeyAuthenticator,
         ConnectionsCloser,
         { provide: APP_GUARD, useClass: AuthGuard },

@@ -1,33 +1,93 @@
-import { Injectable } from '@nestjs/common';
-import { ErrorCode, PermissionPattern, type AuthenticateResponse, type Caller } from '@imagemart/contracts';
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { APP_CONFIG } from '@imagemart/config';
+import {
+  ErrorCode,
+  PermissionPattern,
+  apiKeyGenerationKey,
+  type AuthenticateResponse,
+  type Caller,
+} from '@imagemart/contracts';
 import { requestContext } from '@imagemart/observability';
 import { ApiProblem } from '../problem/api-problem.js';
 import { ServiceClients } from '../rpc/service-clients.js';
+import type { StorefrontConfig } from '../storefront.config.js';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,256})$/;
 const BASIC = /^Basic ([A-Za-z0-9+/=]{1,400})$/;
+const MAX_CACHED_KEYS = 10_000;
+
+interface CachedCaller {
+  caller: Caller;
+  /** The API-key generation when the permission service vouched for the key. */
+  generation: string;
+  expiresAt: number;
+}
 
 /**
  * Reads the API key from an Authorization header and asks the permission service whose it is.
  * `Bearer <key>` is the API's scheme; `Basic` (any user name, the key as password) is accepted
  * where a browser must sign in, as on the queue dashboard.
+ *
+ * A valid key's caller is remembered (by the key's SHA-256, never the key) together with the
+ * API-key generation, a Redis counter the permission service increments before it answers a
+ * revoke. Each request reads the counter (one Redis GET instead of a call to the permission
+ * service) and uses a remembered caller only while the counter is unchanged, so a revoked key
+ * fails on the first request after its revoke has answered. Without Redis, every request asks.
  */
 @Injectable()
 export class ApiKeyAuthenticator {
-  constructor(private readonly services: ServiceClients) {}
+  private readonly cache = new Map<string, CachedCaller>();
+  private readonly generationKey: string;
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly services: ServiceClients,
+    @Inject(Redis) private readonly redis: Redis,
+    @Inject(APP_CONFIG) config: StorefrontConfig,
+  ) {
+    this.generationKey = apiKeyGenerationKey(config.REDIS_PREFIX);
+    this.ttlMs = config.AUTH_CACHE_TTL_MS;
+  }
 
   async authenticate(header: string | undefined, { allowBasic = false } = {}): Promise<Caller> {
     if (!header) throw new ApiProblem(ErrorCode.AuthFailure, 'This request needs an API key: Authorization: Bearer <key>.');
     const key = BEARER.exec(header)?.[1] ?? (allowBasic ? basicPassword(header) : undefined);
     if (!key) throw new ApiProblem(ErrorCode.AuthFailure, 'The Authorization header must be "Bearer <key>".');
 
-    const { caller } = await this.services.call<AuthenticateResponse>('permission', PermissionPattern.apiKeyAuthenticate, {
-      key,
-    });
+    const caller = await this.callerOf(key);
     if (!caller) throw new ApiProblem(ErrorCode.AuthFailure, 'The API key is not valid, or it has been revoked.');
     const ctx = requestContext.get();
     if (ctx) ctx.accountId = caller.accountId;
     return caller;
+  }
+
+  private async callerOf(key: string): Promise<Caller | null> {
+    const generation = this.ttlMs > 0 ? await this.currentGeneration() : undefined;
+    const hash = generation === undefined ? undefined : createHash('sha256').update(key).digest('hex');
+    if (hash !== undefined) {
+      const hit = this.cache.get(hash);
+      if (hit && hit.generation === generation && hit.expiresAt > Date.now()) return hit.caller;
+      this.cache.delete(hash);
+    }
+    const { caller } = await this.services.call<AuthenticateResponse>('permission', PermissionPattern.apiKeyAuthenticate, { key });
+    // Remembered under the generation read before asking: a revoke that raced this request has
+    // moved the counter on, so the entry is never used.
+    if (caller && hash !== undefined && generation !== undefined) {
+      if (this.cache.size >= MAX_CACHED_KEYS) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(hash, { caller, generation, expiresAt: Date.now() + this.ttlMs });
+    }
+    return caller;
+  }
+
+  /** The counter as a string ('0' before the first revoke), or undefined when Redis does not answer. */
+  private async currentGeneration(): Promise<string | undefined> {
+    try {
+      return (await this.redis.get(this.generationKey)) ?? '0';
+    } catch {
+      return undefined;
+    }
   }
 }
 

@@ -8,3 +8,8 @@ export const CurrentCaller = createParamDecorator((_: unknown, ctx: ExecutionCon
   if (!caller) throw new Error('CurrentCaller used on a route without authentication');
   return caller;
 });
+
+/** On an @OptionalAuth() route: the caller, or null when the request carried no API key. */
+export const OptionalCaller = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): Caller | null => ctx.switchToHttp().getRequest<AuthenticatedRequest>().caller ?? null,
+);

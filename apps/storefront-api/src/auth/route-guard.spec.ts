@@ -4,19 +4,30 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@imagemart/config';
 import { StorefrontModule } from '../storefront.module.js';
 import { storefrontConfigSchema } from '../storefront.config.js';
-import { IS_PUBLIC } from './public.decorator.js';
+import { IS_OPTIONAL_AUTH, IS_PUBLIC } from './public.decorator.js';
 
 /**
- * Every route needs an API key (the global AuthGuard) unless it is marked @Public(). This test
- * lists the public ones: a new route marked public by mistake, or a public route that lost its
- * mark, fails here.
+ * Every route needs an API key (the global AuthGuard) unless it is marked @Public() (no key) or
+ * @OptionalAuth() (anonymous callers allowed, a key used when given). This test lists both kinds:
+ * a new route opened by mistake, or an open route that lost its mark, fails here.
  */
 const PUBLIC_ROUTES = ['GET /health', 'GET /metrics'];
+const OPTIONAL_AUTH_ROUTES: string[] = [
+  // Browsing the catalog: anyone sees public images; a key shows an account its own and its shares too.
+  'GET /v1/images',
+  'GET /v1/images/:imageId',
+  'GET /v1/listings',
+  'GET /v1/listings/:listingId',
+  'GET /v1/sellers/:accountId',
+  // Prices are public: base rates, and what a product costs.
+  'GET /v1/pricing/instance-types',
+  'GET /v1/products/:code/pricing',
+];
 
 describe('routes', () => {
   it('are public only where listed; every other one goes through the auth guard', () => {
     const module = StorefrontModule.forRoot(loadConfig(storefrontConfigSchema, {}));
-    const routes: { route: string; isPublic: boolean }[] = [];
+    const routes: { route: string; isPublic: boolean; isOptional: boolean }[] = [];
     for (const controller of module.controllers ?? []) {
       const base = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '');
       const proto = (controller as { prototype: Record<string, unknown> }).prototype;
@@ -27,12 +38,13 @@ describe('routes', () => {
         if (method === undefined) continue;
         const path = String(Reflect.getMetadata(PATH_METADATA, handler) ?? '');
         const route = `${RequestMethod[method]} /${[base, path].filter((p) => p && p !== '/').join('/')}`;
-        const isPublic =
-          Reflect.getMetadata(IS_PUBLIC, handler) === true || Reflect.getMetadata(IS_PUBLIC, controller) === true;
-        routes.push({ route, isPublic });
+        const marked = (key: string) =>
+          Reflect.getMetadata(key, handler) === true || Reflect.getMetadata(key, controller) === true;
+        routes.push({ route, isPublic: marked(IS_PUBLIC), isOptional: marked(IS_OPTIONAL_AUTH) });
       }
     }
     expect(routes.length).toBeGreaterThan(PUBLIC_ROUTES.length);
     expect(routes.filter((r) => r.isPublic).map((r) => r.route).sort()).toEqual(PUBLIC_ROUTES);
+    expect(routes.filter((r) => r.isOptional).map((r) => r.route).sort()).toEqual(OPTIONAL_AUTH_ROUTES.sort());
   });
 });
