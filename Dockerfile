@@ -16,5 +16,8 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 COPY --from=build /app/prisma prisma
 COPY --from=build /app/package.json ./
+# Where docker-compose keeps the bundler's generated platform keys; a new named volume takes this
+# directory's owner, so the node user can write it.
+RUN mkdir -p /keys && chown node:node /keys && chmod 700 /keys
 USER node
 CMD ["node", "dist/apps/storefront-api/src/main.js"]

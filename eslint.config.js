@@ -54,8 +54,18 @@ export default tseslint.config(
     },
   },
   {
-    // Tests use the testing library and may poke at loosely typed values.
-    files: ['**/*.spec.ts', '**/*.integration-spec.ts', '**/*.e2e-spec.ts', 'e2e/**/*.ts', 'bench/**/*.ts', 'tools/**/*.ts'],
+    // Tests and their support files (fixtures, testing/ folders: never built into dist) use the
+    // testing library and may poke at loosely typed values.
+    files: [
+      '**/*.spec.ts',
+      '**/*.integration-spec.ts',
+      '**/*.e2e-spec.ts',
+      '**/*.fixture.ts',
+      'apps/**/testing/**/*.ts',
+      'e2e/**/*.ts',
+      'bench/**/*.ts',
+      'tools/**/*.ts',
+    ],
     rules: {
       '@nx/enforce-module-boundaries': boundaries(specDepConstraints),
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -4,13 +4,18 @@
  * 1. Writes an image of realistic content (half incompressible, half filesystem-like: see
  *    bundle/image.ts) of BENCH_BUNDLE_GIB GiB (default 2) into a FilesystemObjectStore in a temp
  *    directory, as an upload would leave it.
- * 2. Bundles it through the worker's code path in a child process: `store.get` of the upload →
- *    `bundle()` (zstd level 3 → AES-256-GCM → 10 MiB parts → SHA-256), each part `store.put`, then
- *    the manifest. Then verifies it in another child: `unbundle()` reading the manifest and parts
- *    back from the store and proving the image's SHA-256 (the image itself is discarded).
+ * 2. Bundles it through the worker's own bundle handler (`bundleImage`, what a `bundle` job runs)
+ *    in a child process: `store.get` of the upload → `bundle()` (zstd level 3 → AES-256-GCM →
+ *    10 MiB parts → SHA-256), each part `store.put` (BENCH_BUNDLE_PART_CONCURRENCY in flight,
+ *    default 3 as in the worker), then the manifest. Then verifies it in another child through
+ *    the worker's verify handler (`verifyBundle`: `unbundle()` reading the manifest and parts back
+ *    from the store and proving the image's SHA-256; the image itself is discarded).
+ *    The children are compiled to plain JavaScript with esbuild and run under plain node with
+ *    MALLOC_ARENA_MAX=2, as the worker runs in production (built, not under a TypeScript loader).
  *    Peak RSS is that of each child alone: `/usr/bin/time -v` when present, otherwise the
  *    child's own `process.resourceUsage().maxRSS`.
- *    A third child runs the same bundle() with the parts dropped: the pipeline without the store.
+ *    A third child runs the same handler on a store that drops what it is given: the pipeline
+ *    without the store.
  * 3. On the same file, times `zstd -3 -T0 | openssl enc -aes-256-ctr | split -b 10M` then
  *    `sha256sum` of the parts (the bar: C tools on every core), and the same with `gzip -1` (the
  *    EC2 AMI tools' way). zstd is installed from Debian's packages if it is missing.
@@ -24,7 +29,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { exportKeyPem, generatePlatformKeys } from '@imagemart/bundle-format';
 import { writeImage } from './bundle/image.js';
 import type {
@@ -34,6 +39,7 @@ import type {
   VerifyResultMessage,
 } from './bundle/protocol.js';
 import { ensureShellTools, timeShellPipeline, type ShellCompressor, type ShellRun } from './bundle/shell.js';
+import { runIfMain } from './support/process.js';
 
 const GiB = 1024 ** 3;
 const TIME = '/usr/bin/time';
@@ -53,7 +59,12 @@ export async function run(): Promise<Record<string, number | string>> {
       `BENCH_BUNDLE_ROUNDS must be an integer from 1 to 10, got ${process.env.BENCH_BUNDLE_ROUNDS}`,
     );
   const imageSize = Math.round(gib * GiB);
+  const partConcurrency = Number(process.env.BENCH_BUNDLE_PART_CONCURRENCY ?? 3);
+  if (!(Number.isInteger(partConcurrency) && partConcurrency >= 1 && partConcurrency <= 16))
+    throw new Error(`BENCH_BUNDLE_PART_CONCURRENCY must be an integer from 1 to 16, got ${process.env.BENCH_BUNDLE_PART_CONCURRENCY}`);
   ensureShellTools(log);
+  log('compiling the worker handlers and the bench children to plain JavaScript (esbuild)');
+  await buildChildren();
   const loadAtStart = loadavg()[0];
 
   const dir = await mkdtemp(join(tmpdir(), 'imagemart-bench-bundle-'));
@@ -68,7 +79,7 @@ export async function run(): Promise<Record<string, number | string>> {
   process.once('SIGTERM', onSignal);
   try {
     const storeRoot = join(dir, 'store');
-    const keyPrefix = 'bundles/bench-image';
+    const imageId = 'ami-0be0c4b0000000001';
     const imageKey = 'uploads/bench-image/image.raw';
     // The filesystem store keeps an object at the path its key names: the image is written
     // there directly, as if uploaded, and the shell pipelines read the same file.
@@ -86,7 +97,10 @@ export async function run(): Promise<Record<string, number | string>> {
       type: 'run',
       storeRoot,
       imageKey,
-      keyPrefix,
+      imageId,
+      imageSize,
+      imageSha256: image.sha256,
+      partConcurrency,
       wrappingPublicKey: exportKeyPem(keys.wrapping.publicKey),
       wrappingPrivateKey: exportKeyPem(keys.wrapping.privateKey),
       signingPublicKey: exportKeyPem(keys.signing.publicKey),
@@ -95,7 +109,7 @@ export async function run(): Promise<Record<string, number | string>> {
     };
     const bundleOnce = async (sink: RunMessage['sink']) => {
       const outcome = await runChild<BundleResultMessage>(
-        'bundle.fixture.ts',
+        'bundle.fixture',
         { ...message, sink },
         dir,
         children,
@@ -109,7 +123,7 @@ export async function run(): Promise<Record<string, number | string>> {
       return outcome;
     };
     const verifyOnce = async () => {
-      const outcome = await runChild<VerifyResultMessage>('verify.fixture.ts', message, dir, children);
+      const outcome = await runChild<VerifyResultMessage>('verify.fixture', message, dir, children);
       const { digest, size } = outcome.result;
       if (digest !== image.sha256 || size !== imageSize)
         throw new Error(
@@ -204,8 +218,11 @@ export async function run(): Promise<Record<string, number | string>> {
       all_baseline_shell_mb_s: zstdShells.map((r) => mbs(r.seconds)).join(' '),
       image_random_fraction: round(image.randomBytes / imageSize, 3),
       image_generate_seconds: round(generateSeconds, 2),
+      part_concurrency: partConcurrency,
+      child_runtime: `node ${CHILD_NODE_ARGS.join(' ')} (esbuild bundle of the worker handlers), MALLOC_ARENA_MAX=${CHILD_ENV.MALLOC_ARENA_MAX}`,
       cores: availableParallelism(),
       loadavg_1m_at_start: round(loadAtStart, 2),
+      loadavg_1m_at_end: round(loadavg()[0], 2),
     };
   } finally {
     process.off('SIGINT', onSignal);
@@ -228,9 +245,38 @@ interface ChildOutcome<R> {
   rssSource: string;
 }
 
+/** Where the compiled children go: inside the repository, so their package imports resolve. */
+const CHILD_DIR = join(repoRoot, 'dist/bench/bundle');
+/** Plain node: no tsx loader in the measured process (tsx alone adds ~30 MiB of RSS). */
+const CHILD_NODE_ARGS: string[] = [];
+/** glibc keeps one malloc arena per thread by default; the zstd and crypto threads each grow one. */
+const CHILD_ENV = { MALLOC_ARENA_MAX: '2' };
+
 /**
- * Forks a fixture of bench/bundle/ under tsx (under `/usr/bin/time -v` when present, which
- * reports the child's peak RSS when it exits), sends it `message` and waits for its result.
+ * Compiles the two children, with the worker handlers and libraries they import, into one plain
+ * ESM file each (packages stay imports from node_modules), so what is measured is the code as
+ * it runs in production, not under a TypeScript loader.
+ */
+async function buildChildren(): Promise<void> {
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: ['bundle.fixture', 'verify.fixture'].map((f) => fileURLToPath(new URL(`./bundle/${f}.ts`, import.meta.url))),
+    outdir: CHILD_DIR,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    tsconfig: join(repoRoot, 'tsconfig.json'),
+    logLevel: 'warning',
+  });
+}
+
+/**
+ * Forks a compiled child (bundle.fixture or verify.fixture) under plain node (under
+ * `/usr/bin/time -v` when present, which reports the child's peak RSS when it exits), sends it
+ * `message` and waits for its result.
  */
 function runChild<R extends { type: 'result'; maxRssKiB: number }>(
   fixture: string,
@@ -239,12 +285,12 @@ function runChild<R extends { type: 'result'; maxRssKiB: number }>(
   children: Set<ChildProcess>,
 ): Promise<ChildOutcome<R>> {
   const timeOutput = existsSync(TIME) ? join(dir, `${fixture}.time`) : undefined;
-  const nodeArgs = ['--import', 'tsx'];
-  const child = fork(fileURLToPath(new URL(`./bundle/${fixture}`, import.meta.url)), [], {
-    cwd: repoRoot, // tsx reads the path aliases from the root tsconfig
+  const child = fork(join(CHILD_DIR, `${fixture}.mjs`), [], {
+    cwd: repoRoot,
+    env: { ...process.env, ...CHILD_ENV },
     // /usr/bin/time passes the IPC channel's descriptor and NODE_CHANNEL_FD on to node.
     execPath: timeOutput ? TIME : process.execPath,
-    execArgv: timeOutput ? ['-v', '-o', timeOutput, process.execPath, ...nodeArgs] : nodeArgs,
+    execArgv: timeOutput ? ['-v', '-o', timeOutput, process.execPath, ...CHILD_NODE_ARGS] : CHILD_NODE_ARGS,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.add(child);
@@ -288,15 +334,4 @@ function stopChild(child: ChildProcess): void {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (result) => {
-      console.log(JSON.stringify(result, null, 2));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);

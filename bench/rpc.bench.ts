@@ -7,10 +7,11 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
 import { createTestRedisPrefix } from '@imagemart/testing';
+import { runIfMain, stopChild } from './support/process.js';
 
 const SEQUENTIAL_CALLS = 2_000;
 const CONCURRENT_CALLS = 10_000;
@@ -58,7 +59,7 @@ export async function run(): Promise<Record<string, number | string>> {
     };
   } finally {
     await client.close();
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopChild));
     await keys.cleanup();
   }
 }
@@ -143,28 +144,6 @@ function startFixture(name: string, env: Record<string, string>): Promise<ChildP
 }
 
 /** SIGTERM (a graceful close), then SIGKILL if it lingers. */
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (result) => {
-      console.log(JSON.stringify(result, null, 2));
-      process.exit(0);
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@imagemart/testing';
-import { freePort, http, Platform, type Problem } from './support/platform.js';
+import { freePort, http, Platform, expectProblem } from './support/platform.js';
 
 /**
  * The five real processes over HTTP: authentication, accounts and keys, bad input, request ids
@@ -11,6 +11,8 @@ import { freePort, http, Platform, type Problem } from './support/platform.js';
 let platform: Platform;
 let base: string;
 let permissionMetricsPort: number;
+
+const createAccount = (roles: string[]) => platform.createAccount(roles);
 
 beforeAll(async () => {
   permissionMetricsPort = await freePort();
@@ -21,25 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await platform?.stop();
 });
-
-function expectProblem(res: { status: number; headers: Headers; body: unknown }, status: number, code: string): Problem {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const problem = res.body as Problem;
-  expect(problem).toMatchObject({ status, code, type: `urn:imagemart:problem:${code}` });
-  expect(problem.detail).toEqual(expect.any(String));
-  expect(problem.requestId).toEqual(res.headers.get('x-request-id'));
-  expect(JSON.stringify(problem)).not.toMatch(/\bat .+\.(js|ts):\d+/); // no stack trace
-  return problem;
-}
-
-async function createAccount(roles: string[], email = `${roles.join('-')}-${Math.random().toString(36).slice(2)}@example.test`) {
-  const res = await http(base, 'POST', '/v1/accounts', { key: platform.adminKey, body: { name: `Test ${roles[0]}`, email, roles } });
-  expect(res.status).toBe(201);
-  const key = await http(base, 'POST', `/v1/accounts/${res.body.id}/keys`, { key: platform.adminKey, body: { name: 'test' } });
-  expect(key.status).toBe(201);
-  return { id: res.body.id as string, key: key.body.key as string, keyId: key.body.id as string };
-}
 
 describe('operations routes', () => {
   it('reports every part healthy', async () => {
@@ -104,25 +87,65 @@ describe('authentication', () => {
     expect(bad.headers.get('www-authenticate')).toMatch(/^Bearer/);
   });
 
-  it('guards every route in the OpenAPI document except the public ones', async () => {
+  it('guards every route in the OpenAPI document except the public and browsing ones', async () => {
     const docs = await http(base, 'GET', '/docs-json');
     const routes: [string, string][] = [];
     for (const [path, ops] of Object.entries(docs.body.paths as Record<string, Record<string, unknown>>)) {
       for (const method of Object.keys(ops)) routes.push([method.toUpperCase(), path]);
     }
     const publicRoutes = new Set(['GET /health', 'GET /metrics']);
-    expect(routes.length).toBeGreaterThan(5);
+    // Anyone may browse; a key, when given, must be valid.
+    const browsingRoutes = new Set([
+      'GET /v1/images',
+      'GET /v1/images/{imageId}',
+      'GET /v1/listings',
+      'GET /v1/listings/{listingId}',
+      'GET /v1/sellers/{accountId}',
+      'GET /v1/pricing/instance-types',
+      'GET /v1/products/{code}/pricing',
+    ]);
+    const placeholders: Record<string, string> = {
+      accountId: '123456789012',
+      keyId: 'key-0123456789abcdef',
+      imageId: 'ami-0123456789abcdef0',
+      listingId: 'lst-0123456789abcdef0',
+      code: 'prod-0123456789abcdefghij',
+      id: 'sub-0123456789abcdef0',
+      subscriptionId: 'sub-0123456789abcdef0',
+      uploadId: 'upl-0123456789abcdef0',
+      partNumber: '1',
+    };
+    expect(routes.length).toBeGreaterThan(20);
     for (const [method, path] of routes) {
-      const concrete = path.replace('{accountId}', '123456789012').replace('{keyId}', 'key-0123456789abcdef');
-      const res = await http(base, method, concrete, method === 'POST' ? { body: {} } : {});
-      if (publicRoutes.has(`${method} ${path}`)) expect(res.status, `${method} ${path}`).toBe(200);
-      else expect(res.status, `${method} ${path} without a key`).toBe(401);
+      const concrete = path.replace(/\{(\w+)\}/g, (_, name: string) => {
+        const value = placeholders[name];
+        if (!value) throw new Error(`no sample value for {${name}} in ${path}`);
+        return value;
+      });
+      const route = `${method} ${path}`;
+      const res = await http(base, method, concrete, ['POST', 'PUT', 'PATCH'].includes(method) ? { body: {} } : {});
+      if (publicRoutes.has(route)) expect(res.status, route).toBe(200);
+      else if (browsingRoutes.has(route)) {
+        expect(res.status, `${route} without a key`).not.toBe(401);
+        const bad = await http(base, method, concrete, { key: 'imk_not-a-key' });
+        expectProblem(bad, 401, 'AuthFailure');
+      } else expect(res.status, `${route} without a key`).toBe(401);
     }
+    expect([...browsingRoutes].filter((r) => !routes.some(([m, p]) => `${m} ${p}` === r))).toEqual([]);
   });
 
-  it('a revoked key stops working at once; revoking twice answers the same', async () => {
+  it('a revoked key stops working at once, though the gateway remembers valid keys; revoking twice answers the same', async () => {
+    const authentications = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${permissionMetricsPort}/metrics`)).text();
+      const line = /imagemart_rpc_server_duration_seconds_count\{pattern="permission.apikey.authenticate",outcome="ok"\} (\d+)/.exec(text);
+      return Number(line?.[1] ?? 0);
+    };
     const seller = await createAccount(['seller']);
     expect((await http(base, 'GET', '/v1/me', { key: seller.key })).status).toBe(200);
+    // Known now: the next requests with the key do not ask the permission service again.
+    const asked = await authentications();
+    for (let i = 0; i < 5; i++) expect((await http(base, 'GET', '/v1/me', { key: seller.key })).status).toBe(200);
+    expect(await authentications()).toBe(asked);
     const revoked = await http(base, 'DELETE', `/v1/accounts/${seller.id}/keys/${seller.keyId}`, { key: seller.key });
     expect(revoked.status).toBe(200);
     expect(revoked.body.revokedAt).toEqual(expect.any(String));

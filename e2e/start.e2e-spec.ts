@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestRedisPrefix, testDatabaseUrl, waitFor } from '@imagemart/testing';
-import { freePort, http, spawnNode, type RunningProcess } from './support/platform.js';
+import { freePort, http, ROOT, spawnNode, type RunningProcess } from './support/platform.js';
 
 /**
  * `npm start` as a new user runs it (the built start command; `npm start` only builds first): on
@@ -39,7 +41,7 @@ function startCommand(port: number): RunningProcess {
 }
 
 describe('npm start', () => {
-  it('brings up all five processes healthy within 60 s, seeds demo accounts and prints their keys once', async () => {
+  it('brings up all five processes healthy within 60 s, seeds demo accounts (keys printed once) and a public demo image', async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const started = Date.now();
@@ -65,6 +67,12 @@ describe('npm start', () => {
     const bad = await http(base, 'GET', '/v1/me', { key: 'imk_wrong' });
     expect(bad.status).toBe(401);
     expect(bad.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+
+    // The demo image went through upload, bundle and verify, and anyone may browse it.
+    const demo = /^Demo image (ami-[0-9a-f]{17}) \(imagemart-demo-linux\): available, public$/m.exec(first.output);
+    expect(demo, first.output).not.toBeNull();
+    const browsed = await http(base, 'GET', '/v1/images?name=imagemart-demo-linux');
+    expect(browsed.body.items).toEqual([expect.objectContaining({ imageId: demo?.[1], state: 'available', visibility: 'public' })]);
 
     for (const role of ['admin', 'seller', 'buyer'] as const) {
       const me = await http(base, 'GET', '/v1/me', { key: keys[role].key });
@@ -115,7 +123,8 @@ describe('npm start', () => {
       running.push(again);
       await waitFor(() => again.exited, { timeoutMs: 30_000, what: 'migrate to finish' });
       expect(again.child.exitCode).toBe(0);
-      expect(again.output).toContain('Database is up to date (1 migration applied)');
+      const migrations = readdirSync(join(ROOT, 'prisma/migrations'), { withFileTypes: true }).filter((d) => d.isDirectory()).length;
+      expect(again.output).toContain(`Database is up to date (${migrations} migrations applied)`);
     } finally {
       const admin = new pg.Client({ connectionString: serverUrl.toString() });
       await admin.connect();

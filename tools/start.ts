@@ -1,11 +1,12 @@
 /**
  * `npm start`: the whole platform on this machine. Checks PostgreSQL and Redis, creates the
  * database and applies the migrations, starts the five processes, waits for /health to be green,
- * and on a fresh install seeds a demo admin, seller and buyer and prints their API keys once.
+ * and on a fresh install seeds a demo admin, seller and buyer (printing their API keys once) and a
+ * public demo image that the seller uploads and the bundler bundles and verifies.
  * Ctrl+C stops everything.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -77,6 +78,7 @@ async function api<T>(baseUrl: string, key: string, method: string, path: string
 async function seedDemo(baseUrl: string, adminKey: string): Promise<void> {
   const me = await api<{ id: string }>(baseUrl, adminKey, 'GET', '/v1/me');
   const lines = [`  admin   ${me.id}  ${adminKey}`];
+  const keys: Record<string, string> = {};
   for (const role of ['seller', 'buyer'] as const) {
     const account = await api<{ id: string }>(baseUrl, adminKey, 'POST', '/v1/accounts', {
       name: `Demo ${role}`,
@@ -84,11 +86,58 @@ async function seedDemo(baseUrl: string, adminKey: string): Promise<void> {
       roles: [role],
     });
     const issued = await api<{ key: string }>(baseUrl, adminKey, 'POST', `/v1/accounts/${account.id}/keys`, { name: 'demo' });
+    keys[role] = issued.key;
     lines.push(`  ${role.padEnd(7)} ${account.id}  ${issued.key}`);
   }
   say('');
   say('Demo accounts (their keys are shown this once; they are stored hashed):');
   for (const line of lines) say(line);
+  const image = await publishDemoImage(baseUrl, keys['seller']);
+  say(`Demo image ${image.imageId} (${image.name}): ${image.state}`);
+}
+
+/**
+ * The demo seller publishes a small image the way a seller does: a free listing, an upload of the
+ * raw image in one part, and a public launch permission. The bundler-worker bundles and verifies
+ * it; start-up waits (up to 30 s) until it is available and public.
+ */
+async function publishDemoImage(baseUrl: string, sellerKey: string): Promise<{ imageId: string; name: string; state: string }> {
+  const listing = await api<{ listingId: string }>(baseUrl, sellerKey, 'POST', '/v1/listings', {
+    title: 'ImageMart demo Linux',
+    summary: 'A tiny demo image, bundled and verified on this machine at start-up.',
+    categories: ['operating-systems'],
+    pricingType: 'free',
+  });
+  // 4 MiB: a random half (incompressible) and a half of zeros (as free disk space is).
+  const raw = Buffer.concat([randomBytes(2 * 1024 * 1024), Buffer.alloc(2 * 1024 * 1024)]);
+  const name = 'imagemart-demo-linux';
+  const upload = await api<{ uploadId: string; imageId: string }>(baseUrl, sellerKey, 'POST', '/v1/uploads', {
+    name,
+    version: '1.0',
+    description: 'Demo image seeded by npm start',
+    architecture: 'x86_64',
+    listingId: listing.listingId,
+    size: raw.length,
+    sha256: createHash('sha256').update(raw).digest('hex'),
+  });
+  const put = await fetch(`${baseUrl}/v1/uploads/${upload.uploadId}/parts/1`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${sellerKey}`, 'content-type': 'application/octet-stream' },
+    body: raw,
+  });
+  if (!put.ok) throw new StartupError(`seeding failed: uploading the demo image answered ${put.status} ${await put.text()}`);
+  await api(baseUrl, sellerKey, 'POST', `/v1/uploads/${upload.uploadId}/complete`);
+  await api(baseUrl, sellerKey, 'PATCH', `/v1/images/${upload.imageId}/launch-permission`, { add: [{ group: 'all' }] });
+  // Available once verified; public in the catalog once the permission service's event is in.
+  let image = { state: 'pending', visibility: 'private' };
+  for (
+    const deadline = Date.now() + 30_000;
+    (image.state === 'pending' || image.visibility !== 'public') && Date.now() < deadline;
+    await sleep(250)
+  ) {
+    image = await api<{ state: string; visibility: string }>(baseUrl, sellerKey, 'GET', `/v1/images/${upload.imageId}`);
+  }
+  return { imageId: upload.imageId, name, state: `${image.state}, ${image.visibility}` };
 }
 
 /** Something already answering on the port would answer /health in our place. */

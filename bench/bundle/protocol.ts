@@ -9,8 +9,11 @@ export interface RunMessage {
   storeRoot: string;
   /** The uploaded image, as an object of the store (the bundle child reads it with store.get). */
   imageKey: string;
-  /** Object key prefix of this bundle in the store: parts are `<prefix>/<filename>`. */
-  keyPrefix: string;
+  /** The image's id: the worker's handler stores its bundle under `bundles/<imageId>/`. */
+  imageId: string;
+  /** What the upload declares, as in the bundle job: the handler checks both. */
+  imageSize: number;
+  imageSha256: string;
   /** PEM: the platform's wrapping key pair and signing key pair. */
   wrappingPublicKey: string;
   wrappingPrivateKey: string;
@@ -21,6 +24,8 @@ export interface RunMessage {
    * `discard` drops them, to tell the pipeline's own speed from the store's.
    */
   sink: 'store' | 'discard';
+  /** Part uploads (bundle) and part reads ahead (verify) in flight: the worker's BUNDLER_PART_CONCURRENCY. */
+  partConcurrency: number;
 }
 
 export interface ChildStats {
@@ -57,8 +62,6 @@ export interface ErrorMessage {
   message: string;
 }
 
-export const manifestKey = (keyPrefix: string) => `${keyPrefix}/manifest.xml`;
-export const partKey = (keyPrefix: string, filename: string) => `${keyPrefix}/${filename}`;
 
 /** Receives the parent's `run` message, runs `work`, sends its result, and exits. */
 export function serveOnce<R extends { type: 'result' }>(work: (run: RunMessage) => Promise<R>): void {

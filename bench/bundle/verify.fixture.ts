@@ -1,33 +1,35 @@
 /**
  * The verify side of the bundle benchmark, in a process of its own so that its peak RSS is its
- * alone: what the verify job does before an image becomes `available`. It reads the manifest
- * and then every part back from the FilesystemObjectStore and runs `unbundle()`, which checks
- * the signature and every part digest, decrypts, decompresses and proves the SHA-256 of the
- * original image (the image itself is discarded).
- * Run by bench/bundle.bench.ts (forked with `--import tsx` from the repository root).
+ * alone. It runs the bundler-worker's own verify handler (`verifyBundle`, the code a `verify` job
+ * runs, without the queue around it): the manifest and then every part read back from the
+ * FilesystemObjectStore through `unbundle()`, which checks the signature and every part digest,
+ * decrypts, decompresses and proves the SHA-256 of the original image (the image is discarded).
+ * Run by bench/bundle.bench.ts, compiled to plain JavaScript first (see there).
  */
-import { Buffer } from 'node:buffer';
-import { loadPrivateKey, loadPublicKey, unbundle } from '@imagemart/bundle-format';
+import { loadPrivateKey, loadPublicKey } from '@imagemart/bundle-format';
+import { BundleKeys } from '@imagemart/contracts';
 import { FilesystemObjectStore } from '@imagemart/object-store';
-import { manifestKey, partKey, serveOnce, stats, type VerifyResultMessage } from './protocol.js';
+import { createLogger } from '@imagemart/observability';
+import { verifyBundle } from '../../apps/bundler-worker/src/verify/verify.handler.js';
+import { serveOnce, stats, type VerifyResultMessage } from './protocol.js';
 
 serveOnce(async (run): Promise<VerifyResultMessage> => {
   const store = await FilesystemObjectStore.open({ root: run.storeRoot });
-  const privateKey = loadPrivateKey(run.wrappingPrivateKey);
-  const signerPublicKey = loadPublicKey(run.signingPublicKey);
+  const keys = {
+    wrapping: { publicKey: loadPublicKey(run.wrappingPublicKey), privateKey: loadPrivateKey(run.wrappingPrivateKey) },
+    signing: { publicKey: loadPublicKey(run.signingPublicKey), privateKey: loadPrivateKey(run.signingPrivateKey) },
+  };
+  const logger = createLogger({ service: 'bench', level: 'silent' });
 
   const startRssKiB = Math.round(process.memoryUsage.rss() / 1024);
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
-  const chunks: Buffer[] = [];
-  for await (const chunk of await store.get(manifestKey(run.keyPrefix))) chunks.push(chunk as Buffer);
-  const result = await unbundle(Buffer.concat(chunks), {
-    readPart: (part) => store.get(partKey(run.keyPrefix, part.filename)),
-    privateKey,
-    signerPublicKey,
-  });
+  const verified = await verifyBundle(
+    { store, keys, logger },
+    { imageId: run.imageId, manifestKey: BundleKeys.manifest(run.imageId) },
+  );
   const measured = stats(started, cpuBefore, startRssKiB);
   await store.close();
 
-  return { type: 'result', ...measured, digest: result.digest, size: result.size };
+  return { type: 'result', ...measured, digest: verified.imageDigest, size: verified.imageSize };
 });

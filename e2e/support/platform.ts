@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { expect } from 'vitest';
 import { createTestDatabase, createTestRedisPrefix, waitFor } from '@imagemart/testing';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -62,6 +64,7 @@ export class Platform {
   baseUrl = '';
   env: Record<string, string> = {};
   private cleanups: (() => Promise<void>)[] = [];
+  private redis?: Redis;
 
   /** Settings of one process only (a port of its own, say). */
   readonly processEnv: Partial<Record<ProcessName, Record<string, string>>> = {};
@@ -119,15 +122,53 @@ export class Platform {
     );
   }
 
+  /** A new account with these roles and an API key for it, made by the bootstrap admin. */
+  async createAccount(roles: string[], name = `Test ${roles.join(' ')}`): Promise<TestAccount> {
+    const email = `${roles.join('-')}-${randomUUID()}@example.test`;
+    const created = await http(this.baseUrl, 'POST', '/v1/accounts', { key: this.adminKey, body: { name, email, roles } });
+    if (created.status !== 201) throw new Error(`creating an account answered ${created.status}: ${JSON.stringify(created.body)}`);
+    const key = await http(this.baseUrl, 'POST', `/v1/accounts/${created.body.id}/keys`, { key: this.adminKey, body: { name: 'test' } });
+    if (key.status !== 201) throw new Error(`issuing a key answered ${key.status}: ${JSON.stringify(key.body)}`);
+    return { id: created.body.id as string, key: key.body.key as string, keyId: key.body.id as string };
+  }
+
+  /**
+   * One call of a service's pattern on its Redis stream, as another service makes it (the
+   * transport's wire format: docs/messaging.md). Rejects with the error code of an error reply.
+   */
+  async rpc<T>(service: string, pattern: string, data: unknown, timeoutS = 5): Promise<T> {
+    const redis = (this.redis ??= new Redis(this.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'));
+    const prefix = this.env['REDIS_PREFIX'];
+    const replyTo = `${prefix}:rpc:reply:${randomUUID()}`;
+    await redis.xadd(
+      `${prefix}:rpc:${service}`,
+      '*',
+      ...['id', randomUUID(), 'pattern', pattern, 'data', JSON.stringify(data), 'replyTo', replyTo],
+      ...['deadline', String(Date.now() + timeoutS * 1000), 'metadata', '{}'],
+    );
+    const reply = await redis.blpop(replyTo, timeoutS);
+    if (!reply) throw new Error(`no reply to ${pattern} within ${timeoutS} s`);
+    const parsed = JSON.parse(reply[1]) as { response?: T; err?: { code: string } };
+    if (parsed.err) throw new Error(`${pattern}: ${parsed.err.code}`);
+    return parsed.response as T;
+  }
+
   /** Every line any process logged. */
   logs(): string {
     return [...this.processes.values()].map((p) => p.output).join('\n');
   }
 
   async stop(): Promise<void> {
+    this.redis?.disconnect();
     await Promise.all([...this.processes.values()].map((p) => p.stop()));
     for (const cleanup of this.cleanups.reverse()) await cleanup();
   }
+}
+
+export interface TestAccount {
+  id: string;
+  key: string;
+  keyId: string;
 }
 
 export interface Problem {
@@ -139,6 +180,21 @@ export interface Problem {
   instance: string;
   requestId: string;
   errors?: { path: string; message: string }[];
+}
+
+/**
+ * Asserts that a response is a problem+json error with this status and code, with a type URN,
+ * a detail for a person, the request id of its header, and no stack trace. Returns the body.
+ */
+export function expectProblem(res: { status: number; headers: Headers; body: unknown }, status: number, code: string): Problem {
+  expect(res.status, JSON.stringify(res.body)).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const problem = res.body as Problem;
+  expect(problem).toMatchObject({ status, code, type: `urn:imagemart:problem:${code}` });
+  expect(problem.detail).toEqual(expect.any(String));
+  expect(problem.requestId).toEqual(res.headers.get('x-request-id'));
+  expect(JSON.stringify(problem)).not.toMatch(/\bat .+\.(js|ts):\d+/); // no stack trace
+  return problem;
 }
 
 /** A small HTTP client for the tests: JSON in, status, headers and parsed body out. */
