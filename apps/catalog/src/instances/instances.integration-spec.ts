@@ -1,0 +1,380 @@
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { Controller, Module, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import type { TestingModule } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundle, exportKeyPem, generatePlatformKeys } from '@imagemart/bundle-format';
+import { loadConfig } from '@imagemart/config';
+import {
+  BillingPattern,
+  BundleKeys,
+  ErrorCode,
+  PermissionPattern,
+  type Caller,
+  type InstanceChanged,
+  type LaunchDecision,
+  type LaunchDecisionRequest,
+  type PricingQuoteResponse,
+} from '@imagemart/contracts';
+import { OutboxRelay } from '@imagemart/database';
+import { DomainException, QueueRegistry, RedisStreamsServer } from '@imagemart/messaging';
+import { createObjectStore, type ObjectStore } from '@imagemart/object-store';
+import { requestContext } from '@imagemart/observability';
+import {
+  createTestDatabase,
+  createTestRedisPrefix,
+  serviceTestingModule,
+  waitFor,
+  type TestDatabase,
+  type TestRedisPrefix,
+} from '@imagemart/testing';
+import { CatalogModule } from '../catalog.module.js';
+import { catalogConfigSchema, type CatalogConfig } from '../catalog.config.js';
+import { ImagesService } from '../images/images.service.js';
+import { InstancesService } from './instances.service.js';
+import { LaunchRateLimiter } from './launch-rate.limiter.js';
+
+/**
+ * Launch, list, get and terminate against the real database and Redis, with the instance host
+ * queue relayed from the outbox and run by the simulated host over a filesystem object store.
+ * Billing's price quote and permission's decision come from small stand-ins on the RPC transport
+ * (both services are tested on their own; e2e/instances.e2e-spec.ts runs the real ones).
+ */
+let db: TestDatabase;
+let redis: TestRedisPrefix;
+let moduleRef: TestingModule;
+let instances: InstancesService;
+let images: ImagesService;
+let relay: OutboxRelay;
+let queues: QueueRegistry;
+const upstream: INestMicroservice[] = [];
+let storeDir: string;
+let config: CatalogConfig;
+let store: ObjectStore;
+
+const seller: Caller = { accountId: '200000000001', roles: ['seller'] };
+const buyer: Caller = { accountId: '200000000002', roles: ['buyer'] };
+const other: Caller = { accountId: '200000000003', roles: ['buyer'] };
+const RUNNING_LIMIT = 6;
+
+/** What the stand-in permission service answers, per account and image: allowed unless listed. */
+const refusals = new Map<string, LaunchDecision['reason']>();
+
+@Controller()
+class UpstreamStandIn {
+  @MessagePattern(PermissionPattern.launchDecide)
+  decide(@Payload() req: LaunchDecisionRequest): LaunchDecision {
+    const reason = refusals.get(`${req.accountId}/${req.imageId}`);
+    return reason ? { allowed: false, reason } : { allowed: true, reason: 'public' };
+  }
+
+  @MessagePattern(BillingPattern.pricingQuote)
+  quote(): PricingQuoteResponse {
+    return {
+      currency: 'USD',
+      instanceTypes: [
+        { instanceType: 't3.micro', baseHourly: '0.0104' },
+        { instanceType: 'm5.large', baseHourly: '0.096' },
+      ],
+      products: {},
+    };
+  }
+}
+@Module({ controllers: [UpstreamStandIn] })
+class UpstreamStandInModule {}
+
+beforeAll(async () => {
+  db = await createTestDatabase('catalog_instances');
+  redis = createTestRedisPrefix('catalog-instances');
+  storeDir = await mkdtemp(path.join(tmpdir(), 'imagemart-instances-'));
+  const keys = await generatePlatformKeys();
+  config = loadConfig(catalogConfigSchema, {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    OBJECT_STORE_ROOT: storeDir,
+    INSTANCE_RUNNING_LIMIT: String(RUNNING_LIMIT),
+    INSTANCE_LAUNCH_BURST: '1000',
+    LAUNCH_GRANT_SECRET: 'x'.repeat(40),
+    PLATFORM_SIGNING_KEY_PEM: exportKeyPem(keys.signing.privateKey),
+    LOG_LEVEL: 'silent',
+  });
+  store = await createObjectStore({ driver: 'fs', root: storeDir });
+  for (const service of ['permission', 'billing']) {
+    const app = await NestFactory.createMicroservice(UpstreamStandInModule, {
+      strategy: new RedisStreamsServer({ connection: redis.url, prefix: redis.prefix, service }),
+      logger: false,
+    });
+    await app.listen();
+    upstream.push(app);
+  }
+  moduleRef = await serviceTestingModule({ prisma: db.prisma, config, imports: [CatalogModule] }).compile();
+  await moduleRef.init();
+  instances = moduleRef.get(InstancesService);
+  images = moduleRef.get(ImagesService);
+  queues = new QueueRegistry({ url: redis.url, prefix: redis.prefix });
+  relay = new OutboxRelay({ prisma: db.prisma, schema: 'catalog', queues: (name) => queues.get(name), intervalMs: 20 });
+  relay.start();
+
+  // A real bundle in the store, signed with the platform key the host checks against.
+  const bundled = async (name: string) => {
+    const image = await images.register(seller, {
+      name,
+      architecture: 'x86_64',
+      virtualizationType: 'hvm',
+      rootDeviceType: 'ebs',
+      blockDeviceMappings: [],
+      platform: 'linux',
+      productCodes: [],
+    });
+    const manifestKey = BundleKeys.manifest(image.imageId);
+    const result = await bundle(Readable.from([Buffer.from(`${name} `.repeat(50_000))]), {
+      image: { name, user: seller.accountId },
+      machineConfiguration: { architecture: 'x86_64' },
+      platformPublicKey: keys.wrapping.publicKey,
+      signingKey: keys.signing.privateKey,
+      partSize: 64 * 1024,
+      blockSize: 64 * 1024,
+      onPart: async (part) => {
+        await store.put(BundleKeys.part(manifestKey, part.filename), part.data);
+      },
+    });
+    await store.put(manifestKey, Buffer.from(result.manifestXml));
+    await images.setState({ imageId: image.imageId, state: 'available', manifestLocation: manifestKey, imageSize: result.imageSize });
+    return image.imageId;
+  };
+  imageId = await bundled('launchable');
+  brokenImageId = await bundled('broken-bundle');
+  pendingImageId = (
+    await images.register(seller, {
+      name: 'still-pending',
+      architecture: 'x86_64',
+      virtualizationType: 'hvm',
+      rootDeviceType: 'ebs',
+      blockDeviceMappings: [],
+      platform: 'linux',
+      productCodes: [],
+    })
+  ).imageId;
+}, 60_000);
+
+afterAll(async () => {
+  await relay?.stop();
+  await queues?.close();
+  await moduleRef?.close();
+  for (const app of upstream) await app.close();
+  await store?.close();
+  await db?.drop();
+  await redis?.cleanup();
+  if (storeDir) await rm(storeDir, { recursive: true, force: true });
+});
+
+let imageId: string;
+let brokenImageId: string;
+let pendingImageId: string;
+let requests = 0;
+
+/** Each call runs as its own request, as the RPC server would run it. */
+const asRequest = <T>(fn: () => Promise<T>) => requestContext.run({ requestId: `req-${++requests}` }, fn);
+const launch = (caller: Caller, body: { imageId: string; instanceType?: string; count?: number; clientToken?: string }) =>
+  asRequest(() => instances.launch(caller, { instanceType: 't3.micro', count: 1, ...body }));
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof DomainException) return err.code;
+    throw err;
+  }
+  throw new Error('expected a DomainException');
+}
+
+async function eventsOf(instanceId: string): Promise<InstanceChanged[]> {
+  const rows = await db.prisma.catalogOutboxEvent.findMany({
+    where: { type: 'catalog.instance.changed', payload: { path: ['instanceId'], equals: instanceId } },
+    orderBy: { createdAt: 'asc' },
+  });
+  return rows.map((r) => r.payload as unknown as InstanceChanged);
+}
+
+const stateOf = async (id: string) => (await db.prisma.catalogInstance.findUniqueOrThrow({ where: { id } })).state;
+
+describe('launch', () => {
+  it('launches count instances pending, publishes one event each, counts the launches, and the simulated host runs them', async () => {
+    const before = (await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: imageId } })).launchCount;
+    const result = await launch(buyer, { imageId, count: 2 });
+    expect(result.reservationId).toMatch(/^r-[0-9a-f]{17}$/);
+    expect(result.instances.map((i) => [i.launchIndex, i.state, i.imageId, i.ownerId, i.productCode])).toEqual([
+      [0, 'pending', imageId, buyer.accountId, null],
+      [1, 'pending', imageId, buyer.accountId, null],
+    ]);
+    expect((await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: imageId } })).launchCount).toBe(before + 2n);
+
+    for (const instance of result.instances) {
+      await waitFor(async () => (await stateOf(instance.instanceId)) === 'running', { timeoutMs: 20_000, what: 'running' });
+      const row = await db.prisma.catalogInstance.findUniqueOrThrow({ where: { id: instance.instanceId } });
+      expect(row).toMatchObject({ stateReasonCode: 'Host.Started', revision: 2, stoppedAt: null });
+      const events = await eventsOf(instance.instanceId);
+      expect(events).toEqual([
+        {
+          instanceId: instance.instanceId,
+          accountId: buyer.accountId,
+          imageId,
+          sellerId: seller.accountId,
+          productCode: null,
+          instanceType: 't3.micro',
+          state: 'pending',
+          runningAt: null,
+          stoppedAt: null,
+          revision: 1,
+        },
+        expect.objectContaining({ state: 'running', runningAt: row.runningAt!.toISOString(), stoppedAt: null, revision: 2 }),
+      ]);
+    }
+  });
+
+  it('answers the same instances for the same client token, and IdempotentParameterMismatch for another request', async () => {
+    const first = await launch(buyer, { imageId, clientToken: 'token-a' });
+    const again = await launch(buyer, { imageId, clientToken: 'token-a' });
+    expect(again.instances.map((i) => i.instanceId)).toEqual(first.instances.map((i) => i.instanceId));
+    expect(again.reservationId).toBe(first.reservationId);
+    expect(await codeOf(launch(buyer, { imageId, clientToken: 'token-a', count: 2 }))).toBe(ErrorCode.IdempotentParameterMismatch);
+    expect(await codeOf(launch(buyer, { imageId, clientToken: 'token-a', instanceType: 'm5.large' }))).toBe(
+      ErrorCode.IdempotentParameterMismatch,
+    );
+    // Another account's token is its own.
+    const others = await launch(other, { imageId, clientToken: 'token-a' });
+    expect(others.instances[0]?.instanceId).not.toBe(first.instances[0]?.instanceId);
+    expect(await db.prisma.catalogReservation.count({ where: { clientToken: 'token-a' } })).toBe(2);
+  });
+
+  it('launches once for a request that runs twice, and once for the same token sent at once', async () => {
+    const body = { imageId, instanceType: 't3.micro', count: 1 };
+    const [a, b] = await requestContext.run({ requestId: 'replayed-request' }, () =>
+      Promise.all([instances.launch(other, body), instances.launch(other, body)]),
+    );
+    expect(a.instances[0]?.instanceId).toBe(b.instances[0]?.instanceId);
+    const [c, d] = await Promise.all([launch(other, { imageId, clientToken: 'racing' }), launch(other, { imageId, clientToken: 'racing' })]);
+    expect(c.instances[0]?.instanceId).toBe(d.instances[0]?.instanceId);
+    expect(await db.prisma.catalogInstance.count({ where: { reservationId: { in: [a.reservationId, c.reservationId] } } })).toBe(2);
+  });
+
+  it('refuses bad launches with the EC2 code, launching nothing and publishing nothing', async () => {
+    // Launch events (the host's later ones are for earlier launches).
+    const launchEvents = { where: { type: 'catalog.instance.changed', payload: { path: ['state'], equals: 'pending' } } };
+    const before = await db.prisma.catalogInstance.count();
+    const eventsBefore = await db.prisma.catalogOutboxEvent.count(launchEvents);
+    expect(await codeOf(launch(buyer, { imageId: 'ami-00000000000000000' }))).toBe(ErrorCode.InvalidAMIIDNotFound);
+    expect(await codeOf(launch(buyer, { imageId, instanceType: 'zz9.huge' }))).toBe(ErrorCode.InvalidInstanceType);
+    refusals.set(`${buyer.accountId}/${pendingImageId}`, 'image-not-available');
+    // Pending: the owner learns so; anyone else cannot see the image at all.
+    expect(await codeOf(launch(seller, { imageId: pendingImageId }))).toBe(ErrorCode.InvalidAMIIDUnavailable);
+    expect(await codeOf(launch(buyer, { imageId: pendingImageId }))).toBe(ErrorCode.InvalidAMIIDNotFound);
+    refusals.set(`${buyer.accountId}/${brokenImageId}`, 'no-subscription');
+    expect(await codeOf(launch(buyer, { imageId: brokenImageId }))).toBe(ErrorCode.OptInRequired);
+    refusals.set(`${buyer.accountId}/${brokenImageId}`, 'no-launch-permission');
+    expect(await codeOf(launch(buyer, { imageId: brokenImageId }))).toBe(ErrorCode.InvalidAMIIDNotFound);
+    refusals.clear();
+    expect(await db.prisma.catalogInstance.count()).toBe(before);
+    expect(await db.prisma.catalogOutboxEvent.count(launchEvents)).toBe(eventsBefore);
+  });
+
+  it('enforces the running-instance limit all or nothing', async () => {
+    const quota: Caller = { accountId: '200000000009', roles: ['buyer'] };
+    await launch(quota, { imageId, count: RUNNING_LIMIT - 1 });
+    expect(await codeOf(launch(quota, { imageId, count: 2 }))).toBe(ErrorCode.InstanceLimitExceeded);
+    expect(await db.prisma.catalogInstance.count({ where: { accountId: quota.accountId } })).toBe(RUNNING_LIMIT - 1);
+    const last = await launch(quota, { imageId, count: 1 });
+    expect(await codeOf(launch(quota, { imageId }))).toBe(ErrorCode.InstanceLimitExceeded);
+    // A terminated instance no longer counts.
+    await asRequest(() => instances.terminate(quota, last.instances[0].instanceId));
+    expect((await launch(quota, { imageId })).instances).toHaveLength(1);
+  });
+
+  it('terminates an instance whose bundle is gone, with the reason, and meters nothing', async () => {
+    const manifest = (await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: brokenImageId } })).manifestLocation!;
+    await unlink(path.join(storeDir, manifest));
+    const result = await launch(buyer, { imageId: brokenImageId });
+    const id = result.instances[0].instanceId;
+    await waitFor(async () => (await stateOf(id)) === 'terminated', { timeoutMs: 20_000, what: 'terminated' });
+    const view = await instances.get(buyer, id);
+    expect(view).toMatchObject({ state: 'terminated', runningAt: null, stateReason: { code: 'Server.InvalidBundle' } });
+    expect((await eventsOf(id)).map((e) => [e.state, e.runningAt, e.revision])).toEqual([
+      ['pending', null, 1],
+      ['terminated', null, 2],
+    ]);
+  });
+});
+
+describe('get, list and terminate', () => {
+  it("answers another account's instance as a missing one", async () => {
+    const mine = await launch(buyer, { imageId });
+    const id = mine.instances[0].instanceId;
+    expect(await codeOf(instances.get(other, id))).toBe(ErrorCode.InvalidInstanceIDNotFound);
+    expect(await codeOf(instances.terminate(other, id))).toBe(ErrorCode.InvalidInstanceIDNotFound);
+    expect(await codeOf(instances.get(buyer, 'i-00000000000000000'))).toBe(ErrorCode.InvalidInstanceIDNotFound);
+    expect((await instances.get(buyer, id)).instanceId).toBe(id);
+  });
+
+  it('terminates: shutting-down with stoppedAt, then terminated by the host; twice answers the current state', async () => {
+    const launched = await launch(buyer, { imageId });
+    const id = launched.instances[0].instanceId;
+    await waitFor(async () => (await stateOf(id)) === 'running', { timeoutMs: 20_000, what: 'running' });
+    const first = await asRequest(() => instances.terminate(buyer, id));
+    expect(first).toMatchObject({ state: 'shutting-down', stateReason: { code: 'Client.UserInitiatedShutdown' } });
+    expect(first.stoppedAt).toBe(first.stateChangedAt);
+    await waitFor(async () => (await stateOf(id)) === 'terminated', { timeoutMs: 20_000, what: 'terminated' });
+    const twice = await asRequest(() => instances.terminate(buyer, id));
+    expect(twice).toMatchObject({ state: 'terminated', stoppedAt: first.stoppedAt });
+    const events = await eventsOf(id);
+    expect(events.map((e) => [e.state, e.revision])).toEqual([
+      ['pending', 1],
+      ['running', 2],
+      ['shutting-down', 3],
+      ['terminated', 4],
+    ]);
+    expect(events[2]).toMatchObject({ runningAt: events[1].runningAt, stoppedAt: first.stoppedAt });
+    expect(events[3]).toMatchObject({ runningAt: events[1].runningAt, stoppedAt: first.stoppedAt });
+  });
+
+  it('lists only my instances, newest first, with filters and a cursor bound to them', async () => {
+    const lister: Caller = { accountId: '200000000010', roles: ['buyer'] };
+    const a = await launch(lister, { imageId, count: 3 });
+    const b = await launch(lister, { imageId, instanceType: 'm5.large' });
+    await launch(other, { imageId });
+    const all = await instances.list({ caller: lister, filters: {}, limit: 100 });
+    expect(all.items.map((i) => i.instanceId)).toEqual([
+      b.instances[0].instanceId,
+      ...a.instances.map((i) => i.instanceId).sort().reverse(),
+    ]);
+    const page1 = await instances.list({ caller: lister, filters: { instanceType: ['t3.micro'] }, limit: 2 });
+    expect(page1.items).toHaveLength(2);
+    const page2 = await instances.list({ caller: lister, filters: { instanceType: ['t3.micro'] }, limit: 2, cursor: page1.nextCursor! });
+    expect(page2).toMatchObject({ nextCursor: null });
+    expect([...page1.items, ...page2.items].map((i) => i.instanceId).sort()).toEqual(a.instances.map((i) => i.instanceId).sort());
+    expect(await codeOf(instances.list({ caller: lister, filters: {}, limit: 2, cursor: page1.nextCursor! }))).toBe(ErrorCode.InvalidPaginationToken);
+    expect((await instances.list({ caller: lister, filters: { imageId: [pendingImageId] }, limit: 10 })).items).toEqual([]);
+    await waitFor(
+      async () => (await instances.list({ caller: lister, filters: { state: ['running'] }, limit: 10 })).items.length === 4,
+      { timeoutMs: 20_000, what: 'four running' },
+    );
+  });
+});
+
+describe('launch rate', () => {
+  it('lets an account burst, then answers RequestLimitExceeded until its bucket refills; accounts do not share one', async () => {
+    const limiter = new LaunchRateLimiter({ ...config, INSTANCE_LAUNCH_BURST: 3, INSTANCE_LAUNCH_REFILL_PER_SECOND: 0.001 });
+    await limiter.onModuleInit();
+    try {
+      for (let i = 0; i < 3; i++) await limiter.take('200000000020');
+      expect(await codeOf(limiter.take('200000000020'))).toBe(ErrorCode.RequestLimitExceeded);
+      await limiter.take('200000000021');
+    } finally {
+      limiter.onApplicationShutdown();
+    }
+  });
+});

@@ -1,0 +1,373 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { APP_CONFIG } from '@imagemart/config';
+import { Prisma, PrismaClient, appendOutboxEvent, publishDomainEvent, type CatalogInstance } from '@imagemart/database';
+import {
+  DomainEventType,
+  ErrorCode,
+  INSTANCE_HOST_QUEUE,
+  InstanceHostJobName,
+  type Caller,
+  type InstanceChanged,
+  type InstanceHostJob,
+  type InstancePage,
+  type InstanceStateReason,
+  type InstanceView,
+  type LaunchDecision,
+  type LaunchInstancesBody,
+  type LaunchResult,
+  type ListInstancesRequest,
+} from '@imagemart/contracts';
+import { DomainException } from '@imagemart/messaging';
+import { requestContext } from '@imagemart/observability';
+import type { CatalogConfig } from '../catalog.config.js';
+import { ImagesRepository } from '../images/images.repository.js';
+import { readableBy } from '../search/visibility.sql.js';
+import { HostLaunchFailure, INSTANCE_HOST_DRIVER, type HostedInstance, type InstanceHostDriver } from './instance-host.driver.js';
+import { hostJobId, instanceIdFor, launchDigest, reservationIdFor } from './instance.ids.js';
+import { toInstanceChanged, toInstanceView, type InstanceRow } from './instance.view.js';
+import { InstancesRepository } from './instances.repository.js';
+import { LaunchGrants } from './launch-grant.js';
+import { LaunchRateLimiter } from './launch-rate.limiter.js';
+import { LaunchUpstreamClient } from './launch-upstream.client.js';
+
+/** The state reasons of the ordinary life of an instance (EC2's StateReason codes where it has one). */
+export const StateReason = {
+  pending: { code: 'Launch.Accepted', message: 'The launch was accepted; the host is starting the instance.' },
+  running: { code: 'Host.Started', message: 'The host verified the bundle and started the instance.' },
+  userShutdown: { code: 'Client.UserInitiatedShutdown', message: 'User initiated shutdown' },
+  internalError: { code: 'Server.InternalError', message: 'The host could not start the instance.' },
+} as const satisfies Record<string, InstanceStateReason>;
+
+export const instanceNotFound = (instanceId: string) =>
+  new DomainException(ErrorCode.InvalidInstanceIDNotFound, `The instance ID '${instanceId}' does not exist.`);
+const imageNotFound = (imageId: string) => new DomainException(ErrorCode.InvalidAMIIDNotFound, `The image id '${imageId}' does not exist.`);
+const imageUnavailable = (imageId: string, state: string) =>
+  new DomainException(ErrorCode.InvalidAMIIDUnavailable, `The image '${imageId}' is ${state} and cannot be launched.`);
+
+/** The page token: the last row's sort key and a digest of the filters it belongs to. */
+interface PageToken {
+  t: number;
+  i: string;
+  d: string;
+}
+
+/**
+ * Launches, lists and terminates instances, and applies what the instance host reports. Every
+ * change of an instance counts a revision and, in its transaction, publishes
+ * `catalog.instance.changed` (billing meters from it) and, where the host has work, a host job.
+ */
+@Injectable()
+export class InstancesService {
+  private readonly logger = new Logger(InstancesService.name);
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly instances: InstancesRepository,
+    private readonly images: ImagesRepository,
+    private readonly upstream: LaunchUpstreamClient,
+    private readonly rate: LaunchRateLimiter,
+    private readonly grants: LaunchGrants,
+    @Inject(APP_CONFIG) private readonly config: CatalogConfig,
+    @Inject(INSTANCE_HOST_DRIVER) private readonly driver: InstanceHostDriver | null,
+  ) {}
+
+  // Launch ----------------------------------------------------------------------------------------
+
+  /**
+   * All `count` instances or none. The same client token (or, without one, the same request run
+   * twice) answers the instances the first launch made, whatever changed since; the same token
+   * with a different request is 409 IdempotentParameterMismatch.
+   */
+  async launch(caller: Caller, body: LaunchInstancesBody): Promise<LaunchResult> {
+    const accountId = caller.accountId;
+    const digest = launchDigest(body.imageId, body.instanceType, body.count);
+    const reservationId = reservationIdFor(accountId, body.clientToken);
+    const earlier = await this.replay(accountId, reservationId, digest, body.clientToken);
+    if (earlier) return earlier;
+
+    await this.rate.take(accountId);
+    const image = await this.images.findById(body.imageId);
+    if (!image) throw imageNotFound(body.imageId);
+    const decision = await this.upstream.decide(accountId, body.imageId);
+    if (!decision.allowed) throw await this.refusal(decision, accountId, body.imageId, image.state);
+    // The decision reads a projection; the catalog's own record has the last word on the state.
+    if (image.state !== 'available') throw imageUnavailable(body.imageId, image.state);
+    const productCode = image.productCodes[0] ?? null;
+    await this.upstream.checkInstanceType(body.instanceType, productCode);
+
+    const requestId = requestContext.requestId();
+    const outcome = await this.prisma.$transaction(async (tx) => {
+      await this.instances.lockAccount(accountId, tx);
+      // A launch with the same token that committed while this one was being checked.
+      const raced = await this.replay(accountId, reservationId, digest, body.clientToken, tx);
+      if (raced) return raced;
+      const live = await this.instances.countLive(accountId, tx);
+      if (live + body.count > this.config.INSTANCE_RUNNING_LIMIT) {
+        throw new DomainException(
+          ErrorCode.InstanceLimitExceeded,
+          `Your quota allows ${this.config.INSTANCE_RUNNING_LIMIT} pending or running instances; you have ${live} and asked for ${body.count} more.`,
+        );
+      }
+      const now = new Date();
+      const created = await this.instances.create(
+        {
+          id: reservationId,
+          accountId,
+          clientToken: body.clientToken ?? null,
+          requestDigest: digest,
+          imageId: image.id,
+          instanceType: body.instanceType,
+          instanceCount: body.count,
+        },
+        Array.from({ length: body.count }, (_, launchIndex) => ({
+          id: instanceIdFor(reservationId, launchIndex),
+          launchIndex,
+          imageId: image.id,
+          sellerId: image.ownerId,
+          productCode,
+          instanceType: body.instanceType,
+          manifestLocation: image.manifestLocation,
+        })),
+        now,
+        StateReason.pending,
+        tx,
+      );
+      for (const instance of created) {
+        await this.publish(tx, instance, requestId);
+        await this.queueHostJob(tx, InstanceHostJobName.start, instance.id, requestId);
+      }
+      // Popularity, last: the image row is the one launches of an image share, so hold it briefly.
+      await this.images.addLaunches(image.id, body.count, tx);
+      const clientToken = body.clientToken ?? null;
+      return this.resultOf(reservationId, clientToken, accountId, created.map((row) => ({ ...row, clientToken })));
+    });
+    return outcome;
+  }
+
+  private async replay(
+    accountId: string,
+    reservationId: string,
+    digest: string,
+    clientToken: string | undefined,
+    tx?: Prisma.TransactionClient,
+  ): Promise<LaunchResult | null> {
+    const reservation =
+      clientToken === undefined
+        ? await this.instances.findReservation(reservationId, tx)
+        : await this.instances.findReservationByToken(accountId, clientToken, tx);
+    if (!reservation || reservation.accountId !== accountId) return null;
+    if (reservation.requestDigest !== digest) {
+      throw new DomainException(
+        ErrorCode.IdempotentParameterMismatch,
+        `The client token '${clientToken ?? ''}' was used for a different launch request (image, instance type or count).`,
+      );
+    }
+    return this.resultOf(reservation.id, reservation.clientToken, accountId, await this.instances.instancesOf(reservation.id, tx));
+  }
+
+  private resultOf(reservationId: string, clientToken: string | null, ownerId: string, rows: InstanceRow[]): LaunchResult {
+    return { reservationId, ownerId, clientToken, instances: rows.map(toInstanceView) };
+  }
+
+  /** Why the decision said no, as the caller may learn it: an image it may not see is missing. */
+  private async refusal(decision: LaunchDecision, accountId: string, imageId: string, state: string): Promise<DomainException> {
+    switch (decision.reason) {
+      case 'no-subscription':
+        return new DomainException(
+          ErrorCode.OptInRequired,
+          `The image '${imageId}' is a paid product: subscribe to it (POST /v1/subscriptions) before launching it.`,
+        );
+      case 'image-not-available': {
+        const visible = await this.images.findVisible(imageId, readableBy(accountId));
+        return visible ? imageUnavailable(imageId, state === 'available' ? 'not available yet' : state) : imageNotFound(imageId);
+      }
+      default:
+        return imageNotFound(imageId);
+    }
+  }
+
+  // Reads -----------------------------------------------------------------------------------------
+
+  async get(caller: Caller, instanceId: string): Promise<InstanceView> {
+    const row = await this.instances.findOwned(caller.accountId, instanceId);
+    if (!row) throw instanceNotFound(instanceId);
+    return toInstanceView(row);
+  }
+
+  async list(req: ListInstancesRequest): Promise<InstancePage> {
+    const f = req.filters;
+    const digest = createHash('sha256')
+      .update(JSON.stringify([req.caller.accountId, f.state ?? null, f.imageId ?? null, f.instanceType ?? null]))
+      .digest('base64url')
+      .slice(0, 16);
+    const after = req.cursor === undefined ? undefined : decodeToken(req.cursor, digest);
+    const rows = await this.instances.list({
+      accountId: req.caller.accountId,
+      ...(f.state ? { states: f.state } : {}),
+      ...(f.imageId ? { imageIds: f.imageId } : {}),
+      ...(f.instanceType ? { instanceTypes: f.instanceType } : {}),
+      ...(after ? { after } : {}),
+      limit: req.limit + 1,
+    });
+    const page = rows.slice(0, req.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(toInstanceView),
+      nextCursor: rows.length > req.limit && last ? encodeToken({ t: last.createdAt.getTime(), i: last.id, d: digest }) : null,
+    };
+  }
+
+  /** Internal: the metering state of any instance. */
+  async internalGet(instanceId: string): Promise<InstanceChanged> {
+    const row = await this.instances.findById(instanceId);
+    if (!row) throw instanceNotFound(instanceId);
+    return toInstanceChanged(row);
+  }
+
+  // Terminate -------------------------------------------------------------------------------------
+
+  /**
+   * pending or running → shutting-down (usage stops: stoppedAt), and the host is told to stop it;
+   * it becomes terminated when the host confirms. An instance already shutting down or terminated
+   * answers as it is (EC2's TerminateInstances is idempotent too).
+   */
+  async terminate(caller: Caller, instanceId: string): Promise<InstanceView> {
+    const requestId = requestContext.requestId();
+    await this.prisma.$transaction(async (tx) => {
+      const row = await this.instances.lock(instanceId, tx);
+      if (!row || row.accountId !== caller.accountId) throw instanceNotFound(instanceId);
+      if (row.state !== 'pending' && row.state !== 'running') return;
+      const now = new Date();
+      const changed = await this.instances.update(
+        instanceId,
+        {
+          state: 'shutting-down',
+          stateReasonCode: StateReason.userShutdown.code,
+          stateReasonMessage: StateReason.userShutdown.message,
+          stateChangedAt: now,
+          stoppedAt: now,
+        },
+        tx,
+      );
+      await this.publish(tx, changed, requestId);
+      await this.queueHostJob(tx, InstanceHostJobName.stop, instanceId, requestId);
+    });
+    return this.get(caller, instanceId);
+  }
+
+  // What the host reports (jobs of the instance host queue) -----------------------------------------
+
+  /** Starts a pending instance on the host; a launch that can never succeed terminates it with the reason. */
+  async hostStart(job: InstanceHostJob, lastAttempt: boolean): Promise<void> {
+    const instance = await this.instances.findById(job.instanceId);
+    if (!instance || instance.state !== 'pending') return;
+    const driver = this.requireDriver();
+    try {
+      if (instance.manifestLocation === null) {
+        throw new HostLaunchFailure('Server.InvalidBundle', 'The image has no bundle to start from.');
+      }
+      const hosted = hostedOf(instance, instance.manifestLocation);
+      const grant = this.grants.issue({ instanceId: hosted.instanceId, imageId: hosted.imageId, manifestLocation: hosted.manifestLocation });
+      await driver.start(hosted, grant);
+    } catch (err) {
+      if (!(err instanceof HostLaunchFailure) && !lastAttempt) throw err;
+      const reason = err instanceof HostLaunchFailure ? { code: err.code, message: err.message } : StateReason.internalError;
+      this.logger.warn({ msg: 'the host could not start an instance; it is terminated', instanceId: instance.id, reason: reason.code, err: (err as Error).message });
+      await this.change(instance.id, ['pending'], (now) => ({
+        state: 'terminated',
+        stateReasonCode: reason.code,
+        stateReasonMessage: reason.message.slice(0, 1024),
+        stateChangedAt: now,
+        stoppedAt: now,
+      }));
+      return;
+    }
+    await this.change(instance.id, ['pending'], (now) => ({
+      state: 'running',
+      stateReasonCode: StateReason.running.code,
+      stateReasonMessage: StateReason.running.message,
+      stateChangedAt: now,
+      runningAt: now,
+    }));
+  }
+
+  /** Stops a shutting-down instance on the host, then marks it terminated. */
+  async hostStop(job: InstanceHostJob): Promise<void> {
+    const instance = await this.instances.findById(job.instanceId);
+    if (!instance || instance.state !== 'shutting-down') return;
+    await this.requireDriver().stop(hostedOf(instance, instance.manifestLocation ?? ''));
+    await this.change(instance.id, ['shutting-down'], (now) => ({ state: 'terminated', stateChangedAt: now }));
+  }
+
+  /** Applies a change to an instance still in one of `from` (else nothing), with its event. */
+  private async change(
+    instanceId: string,
+    from: string[],
+    data: (now: Date) => Prisma.CatalogInstanceUncheckedUpdateInput,
+  ): Promise<void> {
+    await this.prisma.$transaction(async (tx) => {
+      const row = await this.instances.lock(instanceId, tx);
+      if (!row || !from.includes(row.state)) return;
+      const changed = await this.instances.update(instanceId, data(new Date()), tx);
+      await this.publish(tx, changed, requestContext.requestId());
+    });
+  }
+
+  private requireDriver(): InstanceHostDriver {
+    if (!this.driver) throw new Error('this process has no instance host driver (INSTANCE_HOST_DRIVER=external)');
+    return this.driver;
+  }
+
+  // Outbox ------------------------------------------------------------------------------------------
+
+  private publish(tx: Prisma.TransactionClient, instance: CatalogInstance, requestId: string | undefined): Promise<void> {
+    return publishDomainEvent(tx, 'catalog', {
+      type: DomainEventType.instanceChanged,
+      payload: toInstanceChanged(instance),
+      ...(requestId ? { requestId } : {}),
+    });
+  }
+
+  /** A host job, relayed with the events; its id makes one start and one stop per instance. */
+  private async queueHostJob(tx: Prisma.TransactionClient, name: string, instanceId: string, requestId: string | undefined): Promise<void> {
+    const payload: InstanceHostJob = { instanceId };
+    await appendOutboxEvent(tx, 'catalog', {
+      id: hostJobId(name, instanceId),
+      type: name,
+      queue: INSTANCE_HOST_QUEUE,
+      payload,
+      ...(requestId ? { requestId } : {}),
+    });
+  }
+}
+
+function hostedOf(instance: CatalogInstance, manifestLocation: string): HostedInstance {
+  return { instanceId: instance.id, imageId: instance.imageId, instanceType: instance.instanceType, manifestLocation };
+}
+
+function encodeToken(token: PageToken): string {
+  return Buffer.from(JSON.stringify(token), 'utf8').toString('base64url');
+}
+
+function decodeToken(cursor: string, digest: string): { createdAt: Date; id: string } {
+  const bad = () => new DomainException(ErrorCode.InvalidPaginationToken, 'The pagination token is not valid for this list.');
+  let token: PageToken;
+  try {
+    token = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as PageToken;
+  } catch {
+    throw bad();
+  }
+  if (
+    typeof token !== 'object' ||
+    token === null ||
+    typeof token.t !== 'number' ||
+    !Number.isFinite(token.t) ||
+    typeof token.i !== 'string' ||
+    !/^i-[0-9a-f]{17}$/.test(token.i) ||
+    token.d !== digest
+  ) {
+    throw bad();
+  }
+  return { createdAt: new Date(token.t), id: token.i };
+}
