@@ -1,0 +1,151 @@
+import { Injectable } from '@nestjs/common';
+import { PrismaClient, type Prisma } from '@imagemart/database';
+import { MINIMUM_BILLED_SECONDS, type InstanceChanged } from '@imagemart/contracts';
+
+type Tx = Prisma.TransactionClient | PrismaClient;
+
+/** Billed seconds of one product, seller and instance type in a period. */
+export interface UsageGroup {
+  productCode: string | null;
+  /** The seller of a paid product; '' for free images. */
+  sellerId: string;
+  instanceType: string;
+  seconds: bigint;
+  instances: number;
+}
+
+/** The group key: product, seller and instance type. */
+export const usageKey = (g: Pick<UsageGroup, 'productCode' | 'sellerId' | 'instanceType'>): string =>
+  `${g.productCode ?? ''}|${g.sellerId}|${g.instanceType}`;
+
+/**
+ * Keeps, of several events for one instance, the one with the highest revision, and orders the
+ * survivors by instance id: one statement may touch a row once, and every writer then locks rows
+ * in the same order, so concurrent batches never deadlock.
+ */
+export function latestPerInstance(events: readonly InstanceChanged[]): InstanceChanged[] {
+  const latest = new Map<string, InstanceChanged>();
+  for (const e of events) {
+    const held = latest.get(e.instanceId);
+    if (!held || e.revision > held.revision) latest.set(e.instanceId, e);
+  }
+  return [...latest.values()].sort((a, b) =>
+    a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0,
+  );
+}
+
+/**
+ * Usage records. The billing rule lives in {@link UsageRepository.groups}' SQL (docs/pricing.md):
+ * timestamps to the whole second, a run's seconds counted in the month they fall in, and a run
+ * shorter than MINIMUM_BILLED_SECONDS topped up to it in the month it stopped.
+ */
+@Injectable()
+export class UsageRepository {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  /**
+   * One multi-row upsert for a batch of events: a row changes only when the incoming revision is
+   * higher than the one held, so duplicates and reordered events are harmless.
+   */
+  async upsertMany(events: readonly InstanceChanged[], tx: Tx = this.prisma): Promise<number> {
+    const rows = latestPerInstance(events);
+    if (rows.length === 0) return 0;
+    const json = JSON.stringify(
+      rows.map((e) => ({
+        instance_id: e.instanceId,
+        account_id: e.accountId,
+        image_id: e.imageId,
+        seller_id: e.sellerId,
+        product_code: e.productCode,
+        instance_type: e.instanceType,
+        state: e.state,
+        running_at: e.runningAt,
+        stopped_at: e.stoppedAt,
+        revision: e.revision,
+      })),
+    );
+    return tx.$executeRaw`
+      INSERT INTO billing.usage_record AS u
+             (instance_id, account_id, image_id, seller_id, product_code, instance_type, state, running_at, stopped_at, revision)
+      SELECT instance_id, account_id, image_id, seller_id, product_code, instance_type, state, running_at, stopped_at, revision
+        FROM jsonb_to_recordset(${json}::jsonb) AS r(instance_id text, account_id text, image_id text, seller_id text,
+             product_code text, instance_type text, state text, running_at timestamptz, stopped_at timestamptz, revision int)
+      ON CONFLICT (instance_id) DO UPDATE SET
+             account_id = excluded.account_id, image_id = excluded.image_id, seller_id = excluded.seller_id,
+             product_code = excluded.product_code, instance_type = excluded.instance_type, state = excluded.state,
+             running_at = excluded.running_at, stopped_at = excluded.stopped_at, revision = excluded.revision,
+             updated_at = CURRENT_TIMESTAMP
+       WHERE excluded.revision > u.revision`;
+  }
+
+  /**
+   * The billed seconds of one account in [from, to), per product, seller and instance type.
+   * Instances still running are counted up to `asOf` (the period end when closing a month, the
+   * present for usage so far).
+   */
+  async groups(
+    accountId: string,
+    from: Date,
+    to: Date,
+    asOf: Date = to,
+    tx: Tx = this.prisma,
+  ): Promise<UsageGroup[]> {
+    const end = asOf < to ? asOf : to;
+    const rows = await tx.$queryRaw<
+      {
+        product_code: string | null;
+        seller_id: string;
+        instance_type: string;
+        seconds: bigint;
+        instances: bigint;
+      }[]
+    >`
+      WITH runs AS (
+        -- Free images' usage is one line per instance type, whoever published the image.
+        SELECT product_code, CASE WHEN product_code IS NULL THEN '' ELSE seller_id END AS seller_id, instance_type,
+               date_trunc('second', running_at) AS started,
+               date_trunc('second', stopped_at) AS stopped
+          FROM billing.usage_record
+         WHERE account_id = ${accountId} AND running_at IS NOT NULL AND running_at < ${end}
+           AND (stopped_at IS NULL OR stopped_at >= ${from})
+      ), billed AS (
+        SELECT product_code, seller_id, instance_type,
+               greatest(0, extract(epoch FROM least(coalesce(stopped, ${end}), ${end}) - greatest(started, ${from})))::bigint
+               + CASE WHEN stopped >= ${from} AND stopped < ${end}
+                      THEN greatest(0, ${MINIMUM_BILLED_SECONDS} - extract(epoch FROM stopped - started))::bigint
+                      ELSE 0 END AS seconds
+          FROM runs
+      )
+      SELECT product_code, seller_id, instance_type, sum(seconds)::bigint AS seconds, count(*) FILTER (WHERE seconds > 0) AS instances
+        FROM billed GROUP BY product_code, seller_id, instance_type HAVING sum(seconds) > 0
+       ORDER BY product_code NULLS LAST, instance_type, seller_id`;
+    return rows.map((r) => ({
+      productCode: r.product_code,
+      sellerId: r.seller_id,
+      instanceType: r.instance_type,
+      seconds: BigInt(r.seconds),
+      instances: Number(r.instances),
+    }));
+  }
+
+  /**
+   * The months before `before` whose usage may have changed for an account since `since`: every
+   * month from the start of each run changed since then up to the month before `before`.
+   */
+  async changedPeriods(
+    accountId: string,
+    since: Date | null,
+    before: Date,
+    tx: Tx = this.prisma,
+  ): Promise<Date[]> {
+    const after = since ?? new Date(0);
+    const rows = await tx.$queryRaw<{ period: Date }[]>`
+      SELECT DISTINCT generate_series(date_trunc('month', running_at AT TIME ZONE 'UTC'),
+                                      (${before}::timestamptz AT TIME ZONE 'UTC') - interval '1 month', interval '1 month')
+                      AT TIME ZONE 'UTC' AS period
+        FROM billing.usage_record
+       WHERE account_id = ${accountId} AND updated_at > ${after} AND running_at IS NOT NULL AND running_at < ${before}
+       ORDER BY period`;
+    return rows.map((r) => r.period);
+  }
+}
