@@ -22,7 +22,7 @@ export class UploadsHandler {
   /** The image's and the upload's ids derive from the request id: a second run finds the first's. */
   @MessagePattern(CatalogUploadPattern.uploadCreate)
   create(@Payload(new ZodPayloadPipe(createUploadRequestSchema)) req: CreateUploadRequest): Promise<UploadView> {
-    return this.uploads.create(req.caller, req.upload);
+    return this.uploads.create(req.caller, req.upload, req.bundle);
   }
 
   @MessagePattern(CatalogUploadPattern.uploadGet)

@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { Prisma, PrismaClient, withPrismaErrors, type CatalogUpload, type CatalogUploadPart } from '@imagemart/database';
+import type { UploadBundle } from '@imagemart/contracts';
 
 export type Tx = Prisma.TransactionClient | PrismaClient;
 
 export type NewUpload = Pick<
   Prisma.CatalogUploadUncheckedCreateInput,
   'id' | 'imageId' | 'ownerId' | 'size' | 'sha256' | 'compression' | 'partSize' | 'partCount'
->;
+> & { bundle?: UploadBundle };
 
 /** The catalog's upload sessions and their parts. */
 @Injectable()
@@ -29,7 +30,15 @@ export class UploadsRepository {
   }
 
   create(upload: NewUpload, tx: Tx = this.prisma): Promise<CatalogUpload> {
-    return withPrismaErrors(() => tx.catalogUpload.create({ data: { ...upload, state: 'open' } }));
+    const { bundle, ...fields } = upload;
+    return withPrismaErrors(() =>
+      tx.catalogUpload.create({ data: { ...fields, state: 'open', ...(bundle ? { bundle } : {}) } }),
+    );
+  }
+
+  /** The seller-made bundle an upload carries, or null for a raw image. */
+  static bundleOf(upload: CatalogUpload): UploadBundle | null {
+    return (upload.bundle as UploadBundle | null) ?? null;
   }
 
   update(id: string, data: Prisma.CatalogUploadUncheckedUpdateInput, tx: Tx = this.prisma): Promise<CatalogUpload> {

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '@imagemart/config';
 import { PrismaClient, UniqueViolation, publishDomainEvent, type CatalogUpload, type CatalogUploadPart } from '@imagemart/database';
 import {
+  BundleKeys,
   DomainEventType,
   ErrorCode,
   MAX_UPLOAD_PARTS,
@@ -12,6 +13,7 @@ import {
   type Caller,
   type CreateUploadBody,
   type RecordUploadPartRequest,
+  type UploadBundle,
   type UploadCompleted,
   type UploadPartView,
   type UploadState,
@@ -58,9 +60,11 @@ function toPartView(part: CatalogUploadPart): UploadPartView {
 }
 
 function toUploadView(upload: CatalogUpload, parts: readonly CatalogUploadPart[]): UploadView {
+  const bundle = UploadsRepository.bundleOf(upload);
   return {
     uploadId: upload.id,
     imageId: upload.imageId,
+    kind: bundle ? 'bundle' : 'raw',
     state: upload.state as UploadState,
     size: Number(upload.size),
     sha256: upload.sha256,
@@ -72,6 +76,7 @@ function toUploadView(upload: CatalogUpload, parts: readonly CatalogUploadPart[]
     createdAt: upload.createdAt.toISOString(),
     completedAt: upload.completedAt?.toISOString() ?? null,
     abortedAt: upload.abortedAt?.toISOString() ?? null,
+    bundle: bundle ? { signerKeyId: bundle.signerKeyId, imageSize: bundle.imageSize, partFilenames: bundle.partFilenames } : null,
   };
 }
 
@@ -100,13 +105,21 @@ export class UploadsService {
   /**
    * Registers the image (pending; the registration's rules and errors) and opens its upload.
    * Idempotent: a request that runs again finds the image and the upload of its first run.
+   * With `bundle` (a bundle made on the seller's machine, its manifest checked by the gateway),
+   * the parts are the manifest's: its part size and count, `size` its bundled size.
    */
-  async create(caller: Caller, body: CreateUploadBody): Promise<UploadView> {
+  async create(caller: Caller, body: CreateUploadBody, bundle?: UploadBundle): Promise<UploadView> {
     if (!caller.roles.includes('seller')) {
       throw new DomainException(ErrorCode.UnauthorizedOperation, 'Only seller accounts upload images.');
     }
-    const partSize = this.config.UPLOAD_PART_SIZE_BYTES;
+    const partSize = bundle?.partSize ?? this.config.UPLOAD_PART_SIZE_BYTES;
     const partCount = uploadPartCount(body.size, partSize);
+    if (bundle && partCount !== bundle.partFilenames.length) {
+      throw new DomainException(
+        ErrorCode.InvalidParameterValue,
+        `A bundle of ${body.size} bytes in parts of ${partSize} has ${partCount} parts, not ${bundle.partFilenames.length}.`,
+      );
+    }
     if (partCount > MAX_UPLOAD_PARTS) {
       throw new DomainException(
         ErrorCode.InvalidParameterValue,
@@ -127,6 +140,7 @@ export class UploadsService {
         compression: body.compression,
         partSize,
         partCount,
+        ...(bundle ? { bundle } : {}),
       });
       return toUploadView(upload, []);
     } catch (err) {
@@ -186,15 +200,22 @@ export class UploadsService {
         );
       }
       const completed = await this.uploads.update(upload.id, { state: 'complete', completedAt: new Date() }, tx);
+      const bundle = UploadsRepository.bundleOf(upload);
       const payload: UploadCompleted = {
         uploadId: upload.id,
         imageId: upload.imageId,
         ownerId: upload.ownerId,
-        parts: parts.map((p) => UploadKeys.part(upload.id, p.partNumber)),
-        size: Number(upload.size),
+        parts: bundle
+          ? bundle.partFilenames.map((f) => BundleKeys.part(BundleKeys.manifest(upload.imageId), f))
+          : parts.map((p) => UploadKeys.part(upload.id, p.partNumber)),
+        // A seller-made bundle: the original image's size (the upload's is the parts' total).
+        size: bundle ? bundle.imageSize : Number(upload.size),
         sha256: upload.sha256,
         compression: upload.compression as UploadCompleted['compression'],
         image: toBundleImageMetadata(image),
+        ...(bundle
+          ? { bundle: { manifestXml: bundle.manifestXml, signerKeyId: bundle.signerKeyId, signerPublicKeyPem: bundle.signerPublicKeyPem } }
+          : {}),
       };
       const requestId = requestContext.requestId();
       await publishDomainEvent(tx, 'catalog', {

@@ -81,11 +81,12 @@ export class UploadParts implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Streams `body` into `uploads/<uploadId>/part-<n>`, replacing an earlier part of that number.
+   * Streams `body` into `uploads/<uploadId>/part-<n>` (or `key`: a seller-made bundle's part goes
+   * beside its manifest's place), replacing an earlier part of that number.
    * A body of another length than `size` (a dropped connection, say) stores nothing and leaves
    * any earlier part as it was.
    */
-  async put(uploadId: string, partNumber: number, body: Readable, size: number): Promise<StoredPart> {
+  async put(uploadId: string, partNumber: number, body: Readable, size: number, key = UploadKeys.part(uploadId, partNumber)): Promise<StoredPart> {
     const hash = createHash('sha256');
     let seen = 0;
     const hashing = new Transform({
@@ -103,7 +104,7 @@ export class UploadParts implements OnModuleInit, OnApplicationShutdown {
       hashing.destroy(err);
     });
     try {
-      await this.objects.put(UploadKeys.part(uploadId, partNumber), counted, { contentLength: size, contentType: RAW });
+      await this.objects.put(key, counted, { contentLength: size, contentType: RAW });
     } catch (err) {
       if (bodyFailed || isObjectStoreError(err, ObjectStoreErrorCode.ContentLengthMismatch)) {
         throw new ApiProblem(ErrorCode.InvalidParameterValue, `Part ${partNumber} must have ${size} bytes; its body ended after ${seen}: nothing was stored.`, [
@@ -116,8 +117,12 @@ export class UploadParts implements OnModuleInit, OnApplicationShutdown {
     return { size, sha256: hash.digest('hex') };
   }
 
-  async deletePart(uploadId: string, partNumber: number): Promise<void> {
-    await this.objects.delete(UploadKeys.part(uploadId, partNumber));
+  async deletePart(uploadId: string, partNumber: number, key = UploadKeys.part(uploadId, partNumber)): Promise<void> {
+    await this.objects.delete(key);
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    return this.objects.deletePrefix(prefix);
   }
 
   /** Removes every part of an upload; returns how many there were. */

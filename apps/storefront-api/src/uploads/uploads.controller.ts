@@ -4,12 +4,14 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiOperation, ApiTags } from '@nes
 import type { FastifyRequest } from 'fastify';
 import { APP_CONFIG } from '@imagemart/config';
 import {
+  BundleKeys,
   BundlingJobName,
   CatalogPattern,
   CatalogUploadPattern,
   ErrorCode,
   QueueName,
   bundlingJobId,
+  createBundleUploadBodySchema,
   createUploadBodySchema,
   imageIdSchema,
   uploadIdSchema,
@@ -17,6 +19,7 @@ import {
   uploadPartSize,
   type BundleProgressView,
   type Caller,
+  type CreateBundleUploadBody,
   type CreateUploadBody,
   type ImageView,
   type UploadPartView,
@@ -30,11 +33,27 @@ import { ApiProblem } from '../problem/api-problem.js';
 import { ServiceClients } from '../rpc/service-clients.js';
 import type { StorefrontConfig } from '../storefront.config.js';
 import { bundleProgress } from './bundle-progress.js';
+import { SellerBundles } from './seller-bundle.js';
 import { UploadParts } from './upload-parts.js';
 
 const uploadIdParam = new ZodValidationPipe(uploadIdSchema, ErrorCode.InvalidUploadIDMalformed, 'uploadId');
 const partNumberParam = new ZodValidationPipe(uploadPartNumberParamSchema, ErrorCode.InvalidParameterValue, 'partNumber');
 const imageIdParam = new ZodValidationPipe(imageIdSchema, ErrorCode.InvalidAMIIDMalformed, 'imageId');
+const rawUploadBody = new ZodValidationPipe(createUploadBodySchema);
+const bundleUploadBody = new ZodValidationPipe(createBundleUploadBodySchema);
+/** A raw image's upload, or with `kind: "bundle"` a seller-made bundle's. */
+const uploadBody = {
+  transform: (value: unknown): CreateUploadBody | CreateBundleUploadBody =>
+    typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'bundle'
+      ? bundleUploadBody.transform(value)
+      : rawUploadBody.transform(value),
+};
+
+/** Where part `n` of an upload goes: beside the manifest's place for a seller-made bundle. */
+function partKey(upload: UploadView, partNumber: number): string | undefined {
+  const filename = upload.bundle?.partFilenames[partNumber - 1];
+  return filename === undefined ? undefined : BundleKeys.part(BundleKeys.manifest(upload.imageId), filename);
+}
 
 /**
  * Resumable uploads of raw images (S3-style multipart) and the progress of publishing an image.
@@ -49,20 +68,26 @@ export class UploadsController {
     private readonly parts: UploadParts,
     private readonly queues: QueueRegistry,
     @Inject(APP_CONFIG) private readonly config: StorefrontConfig,
+    private readonly sellerBundles: SellerBundles,
   ) {}
 
   @Post('uploads')
   @ApiOperation({
     summary:
       "Start an upload (sellers): registers the image (pending; the rules of POST /v1/images) with the raw image's declared " +
-      'size and SHA-256, and answers the part size and count. PUT the parts, then complete the upload.',
+      'size and SHA-256, and answers the part size and count. PUT the parts, then complete the upload. With ' +
+      '`kind: "bundle"` and a signed `manifest`, the upload is of a bundle made by `imagemart bundle`: the manifest must be ' +
+      "signed by one of the account's signing keys, made out to the account, and wrapped for the platform key; the image is " +
+      "registered from it and the parts to put are the manifest's.",
   })
-  @ApiBody({ schema: openApiSchema(createUploadBodySchema) })
-  create(
-    @CurrentCaller() caller: Caller,
-    @Body(new ZodValidationPipe(createUploadBodySchema)) upload: CreateUploadBody,
-  ): Promise<UploadView> {
-    return this.services.call('catalog', CatalogUploadPattern.uploadCreate, { caller, upload });
+  @ApiBody({ schema: { oneOf: [openApiSchema(createUploadBodySchema), openApiSchema(createBundleUploadBodySchema)] } })
+  async create(@CurrentCaller() caller: Caller, @Body(uploadBody) body: CreateUploadBody | CreateBundleUploadBody): Promise<UploadView> {
+    if ('kind' in body && body.kind === 'bundle') {
+      if (!caller.roles.includes('seller')) throw new ApiProblem(ErrorCode.UnauthorizedOperation, 'Only seller accounts upload images.');
+      const { upload, bundle } = await this.sellerBundles.check(caller, body);
+      return this.services.call('catalog', CatalogUploadPattern.uploadCreate, { caller, upload, bundle });
+    }
+    return this.services.call('catalog', CatalogUploadPattern.uploadCreate, { caller, upload: body });
   }
 
   @Get('uploads/:uploadId')
@@ -105,7 +130,8 @@ export class UploadsController {
         { path: 'body', message: `must be ${size} bytes` },
       ]);
     }
-    const stored = await this.parts.put(uploadId, partNumber, body, size);
+    const key = partKey(upload, partNumber);
+    const stored = await this.parts.put(uploadId, partNumber, body, size, key);
     // Streaming a part may take longer than the request's RPC budget: recording it gets its own.
     const withBudget = <T>(call: () => Promise<T>) =>
       requestContext.run(
@@ -121,7 +147,7 @@ export class UploadsController {
         // Aborted meanwhile: the part belongs to no upload, so it goes. (Completed meanwhile: the
         // part of that number is the bundle's source now, and stays.)
         const now = await withBudget(() => this.services.call<UploadView>('catalog', CatalogUploadPattern.uploadGet, { caller, uploadId }));
-        if (now.state === 'aborted') await this.parts.deletePart(uploadId, partNumber);
+        if (now.state === 'aborted') await this.parts.deletePart(uploadId, partNumber, key);
       }
       throw err;
     }
@@ -148,6 +174,8 @@ export class UploadsController {
   async abort(@CurrentCaller() caller: Caller, @Param('uploadId', uploadIdParam) uploadId: string): Promise<UploadView> {
     const upload = await this.services.call<UploadView>('catalog', CatalogUploadPattern.uploadAbort, { caller, uploadId });
     await this.parts.deleteUpload(uploadId);
+    // A seller-made bundle's parts went beside its manifest's place (the image's delete job also clears it).
+    if (upload.kind === 'bundle') await this.parts.deletePrefix(BundleKeys.prefix(upload.imageId));
     return upload;
   }
 

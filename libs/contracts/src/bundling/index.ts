@@ -1,1 +1,2 @@
 export * from './bundling.jobs.js';
+export * from './platform-keys.js';

@@ -1,0 +1,128 @@
+import type { TestingModule } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@imagemart/config';
+import {
+  DomainEventType,
+  ErrorCode,
+  createUploadBodySchema,
+  type Caller,
+  type UploadBundle,
+  type UploadCompleted,
+} from '@imagemart/contracts';
+import { DomainException } from '@imagemart/messaging';
+import {
+  createTestDatabase,
+  createTestRedisPrefix,
+  serviceTestingModule,
+  type TestDatabase,
+  type TestRedisPrefix,
+} from '@imagemart/testing';
+import { CatalogModule } from '../catalog.module.js';
+import { catalogConfigSchema } from '../catalog.config.js';
+import { UploadsService } from './uploads.service.js';
+
+/**
+ * Uploads of bundles made on a seller's machine, against the real database: the upload takes
+ * the manifest's part size and count (not the configured ones), keeps the manifest and signer,
+ * and its completion hands the bundler the parts at their final keys with the manifest.
+ */
+const seller: Caller = { accountId: '100000000021', roles: ['seller'] };
+const PART = 1024;
+let db: TestDatabase;
+let redis: TestRedisPrefix;
+let moduleRef: TestingModule;
+let uploads: UploadsService;
+let n = 0;
+
+beforeAll(async () => {
+  db = await createTestDatabase('catalog_bundle_uploads');
+  redis = createTestRedisPrefix('catalog-bundle-uploads');
+  const config = loadConfig(catalogConfigSchema, {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    UPLOAD_PART_SIZE_BYTES: String(64 * 1024),
+  });
+  moduleRef = await serviceTestingModule({ prisma: db.prisma, config, imports: [CatalogModule] }).compile();
+  await moduleRef.init();
+  uploads = moduleRef.get(UploadsService);
+});
+
+afterAll(async () => {
+  await moduleRef?.close();
+  await db?.drop();
+  await redis?.cleanup();
+});
+
+const bundleOf = (filenames: string[], imageSize = 5000): UploadBundle => ({
+  manifestXml: '<manifest>…</manifest>',
+  signerKeyId: `sha256:${'5'.repeat(64)}`,
+  signerPublicKeyPem: '-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n',
+  partSize: PART,
+  partFilenames: filenames,
+  imageSize,
+});
+
+const body = (bundledSize: number) =>
+  createUploadBodySchema.parse({
+    name: `seller-bundle-${++n}`,
+    architecture: 'x86_64',
+    size: bundledSize,
+    sha256: 'ab'.repeat(32),
+  });
+
+describe('uploads of seller-made bundles', () => {
+  it("open with the manifest's parts and hand them over, with the manifest, at their final keys", async () => {
+    const files = ['img.part.0000', 'img.part.0001', 'img.part.0002'];
+    const upload = await uploads.create(seller, body(2 * PART + 100), bundleOf(files));
+    expect(upload).toMatchObject({
+      kind: 'bundle',
+      partSize: PART,
+      partCount: 3,
+      size: 2 * PART + 100,
+      missing: [1, 2, 3],
+      bundle: { signerKeyId: `sha256:${'5'.repeat(64)}`, imageSize: 5000, partFilenames: files },
+    });
+    for (const [p, size] of [PART, PART, 100].entries()) {
+      await uploads.recordPart(seller, {
+        uploadId: upload.uploadId,
+        partNumber: p + 1,
+        size,
+        sha256: 'cd'.repeat(32),
+      });
+    }
+    await uploads.complete(seller, upload.uploadId);
+    const events = (
+      await db.prisma.catalogOutboxEvent.findMany({ where: { type: DomainEventType.uploadCompleted } })
+    ).filter((e) => (e.payload as { uploadId?: string }).uploadId === upload.uploadId);
+    expect(events).toHaveLength(1);
+    const payload = events[0].payload as unknown as UploadCompleted;
+    expect(payload).toMatchObject({
+      imageId: upload.imageId,
+      parts: files.map((f) => `bundles/${upload.imageId}/${f}`),
+      size: 5000, // the original image's, not the parts'
+      sha256: 'ab'.repeat(32),
+      bundle: {
+        manifestXml: '<manifest>…</manifest>',
+        signerKeyId: `sha256:${'5'.repeat(64)}`,
+        signerPublicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY'),
+      },
+    });
+  });
+
+  it('refuses a bundle whose part count does not follow from its sizes', async () => {
+    const err = await uploads
+      .create(seller, body(2 * PART + 100), bundleOf(['a.part.0000', 'a.part.0001']))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(DomainException);
+    expect((err as DomainException).code).toBe(ErrorCode.InvalidParameterValue);
+  });
+
+  it('leaves raw uploads as they were: kind raw, no bundle', async () => {
+    const upload = await uploads.create(seller, body(100));
+    expect(upload).toMatchObject({ kind: 'raw', bundle: null, partSize: 64 * 1024, partCount: 1 });
+  });
+});
