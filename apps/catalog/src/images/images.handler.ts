@@ -19,6 +19,7 @@ import {
   type ListImagesRequest,
   type RecordLaunchesRequest,
   type RegisterImageRequest,
+  type SerializedImagePage,
   type SetImageStateRequest,
   type UpdateImageRequest,
 } from '@imagemart/contracts';
@@ -44,6 +45,13 @@ export class ImagesHandler {
   list(@Payload(new ZodPayloadPipe(listImagesRequestSchema)) req: ListImagesRequest): Promise<ImagePage> {
     const { caller, ...query } = req;
     return this.images.list(caller, query);
+  }
+
+  /** The same list as JSON text, with what the gateway checks before it reuses the page. */
+  @MessagePattern(CatalogPattern.imageListPage)
+  listPage(@Payload(new ZodPayloadPipe(listImagesRequestSchema)) req: ListImagesRequest): Promise<SerializedImagePage> {
+    const { caller, ...query } = req;
+    return this.images.listSerialized(caller, query);
   }
 
   @MessagePattern(CatalogPattern.imageUpdate)

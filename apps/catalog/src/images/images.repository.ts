@@ -51,9 +51,9 @@ export class ImagesRepository {
     return withPrismaErrors(() => tx.catalogImage.update({ where: { id }, data: { ...data, revision: { increment: 1 } } }));
   }
 
-  /** Returns the new count, or null for an unknown image. */
-  async addLaunches(id: string, count: number): Promise<number | null> {
-    const rows = await this.prisma.$queryRaw<{ launchCount: bigint }[]>`
+  /** Returns the new count, or null for an unknown image. A launch passes its transaction. */
+  async addLaunches(id: string, count: number, tx: Tx = this.prisma): Promise<number | null> {
+    const rows = await tx.$queryRaw<{ launchCount: bigint }[]>`
       UPDATE "catalog"."image" SET launch_count = launch_count + ${count}, updated_at = now()
        WHERE id = ${id} RETURNING launch_count AS "launchCount"`;
     return rows[0] ? Number(rows[0].launchCount) : null;

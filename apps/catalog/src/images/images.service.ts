@@ -10,6 +10,7 @@ import {
   type ImageChanged,
   type ImagePage,
   type ImageView,
+  type SerializedImagePage,
   type ListImagesRequest,
   type RegisterImageBody,
   type SetImageStateRequest,
@@ -19,7 +20,7 @@ import { requestContext } from '@imagemart/observability';
 import { newResourceId, randomResourceId } from '../ids.js';
 import { ListingsRepository } from '../listings/listings.repository.js';
 import { ImageSearchRepository, type ResolvedFilters } from '../search/image-search.repository.js';
-import { ListCache } from '../search/list-cache.js';
+import { ListCache, membershipChange, textChange, type ListChange } from '../search/list-cache.js';
 import { decodePageToken, encodePageToken, queryDigest } from '../search/page-token.js';
 import { executableByAllBranches, executableBySelfBranches, listedByBranches, readableBy } from '../search/visibility.sql.js';
 import { isAdmin, toImageChanged, toImageView, type ImageRow } from './image.view.js';
@@ -53,6 +54,11 @@ export class ImagesService {
   /** A list page, from the list cache when the same caller asked the same since the last change. */
   list(caller: Caller | null, req: Omit<ListImagesRequest, 'caller'>): Promise<ImagePage> {
     return this.listCache.page(caller, req, () => this.listUncached(caller, req));
+  }
+
+  /** The same page as JSON, with the list generations a keeper of it checks before reusing it. */
+  listSerialized(caller: Caller | null, req: Omit<ListImagesRequest, 'caller'>): Promise<SerializedImagePage> {
+    return this.listCache.serialized(caller, req, () => this.listUncached(caller, req));
   }
 
   private async listUncached(caller: Caller | null, req: Omit<ListImagesRequest, 'caller'>): Promise<ImagePage> {
@@ -162,7 +168,8 @@ export class ImagesService {
       try {
         const image = (await run(id)) ?? (await run(randomResourceId('ami')));
         if (!image) throw new Error('an image id collided twice');
-        await this.listCache.invalidate();
+        // A new image is pending, named in no launch permission: only its owner lists it.
+        await this.listCache.invalidate({ kind: 'accounts', accounts: [ownerId] });
         return await this.viewOf(image.id, caller);
       } catch (err) {
         const nameConflict =
@@ -214,30 +221,35 @@ export class ImagesService {
   }
 
   async updateDescription(caller: Caller, imageId: string, description: string): Promise<ImageView> {
-    await this.prisma.$transaction(async (tx) => {
+    const change = await this.prisma.$transaction(async (tx): Promise<ListChange | null> => {
       const image = await this.lockReadable(caller, imageId, tx);
       if (image.ownerId !== caller.accountId) {
         throw new DomainException(ErrorCode.UnauthorizedOperation, 'Only the owner of an image changes it.');
       }
       if (image.state === 'deregistered') throw incorrectState(imageId, 'deregistered');
       const next = description || null;
-      if (image.description === next) return;
+      if (image.description === next) return null;
+      const before = await this.search.audience(imageId, tx);
       await this.publish(tx, await this.images.update(imageId, { description: next }, tx));
+      const after = await this.search.audience(imageId, tx);
+      return before && after ? textChange(before, after) : { kind: 'all' };
     });
-    await this.listCache.invalidate();
+    if (change) await this.listCache.invalidate(change);
     return this.viewOf(imageId, caller);
   }
 
   /** The owner or an admin. Deregistering a deregistered image answers the same, with no change. */
   async deregister(caller: Caller, imageId: string): Promise<ImageView> {
-    await this.prisma.$transaction(async (tx) => {
+    const change = await this.prisma.$transaction(async (tx) => {
       const image = await this.lockReadable(caller, imageId, tx);
       if (image.ownerId !== caller.accountId && !isAdmin(caller)) {
         throw new DomainException(ErrorCode.UnauthorizedOperation, 'Only the owner of an image (or an admin) deregisters it.');
       }
+      const before = await this.search.audience(imageId, tx);
       await this.toDeregistered(image, tx);
+      return before ? membershipChange(before, null) : ({ kind: 'all' } as const);
     });
-    await this.listCache.invalidate();
+    await this.listCache.invalidate(change);
     return this.viewOf(imageId, caller);
   }
 
@@ -246,9 +258,12 @@ export class ImagesService {
    * a deregistered image stays so (asking for another state is 409 IncorrectState).
    */
   async setState(req: SetImageStateRequest): Promise<ImageView> {
+    let change: ListChange = { kind: 'all' };
     await this.prisma.$transaction(async (tx) => {
       const image = await this.images.lock(req.imageId, tx);
       if (!image) throw imageNotFound(req.imageId);
+      const before = await this.search.audience(req.imageId, tx);
+      if (before) change = membershipChange(before, { ...before, state: req.state });
       if (req.state === 'deregistered') return this.toDeregistered(image, tx);
       if (image.state === 'deregistered') throw incorrectState(req.imageId, 'deregistered and does not come back');
       const reason = req.stateReason ?? (req.state === image.state ? undefined : null);
@@ -265,7 +280,7 @@ export class ImagesService {
       if (Object.keys(data).length === 0) return;
       await this.publish(tx, await this.images.update(req.imageId, data, tx));
     });
-    await this.listCache.invalidate();
+    await this.listCache.invalidate(change);
     return this.viewOf(req.imageId, null, true);
   }
 

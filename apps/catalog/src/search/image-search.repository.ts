@@ -30,6 +30,17 @@ export interface ImageSearch {
 
 export type SearchRow = ImageRow & { sortKey: number | string };
 
+/** Who can list an image, and the words of its search document: what a change of it can alter. */
+export interface ImageAudience {
+  ownerId: string;
+  isPublic: boolean;
+  state: string;
+  /** Accounts a launch permission names (any share state). */
+  grantees: string[];
+  /** The lexemes of its search document. */
+  lexemes: string[];
+}
+
 /**
  * Relevance ranks at most this many matching images of each visibility branch: the first ones
  * the full-text index yields, in the table's storage order. A text that matches more (a broad
@@ -75,6 +86,22 @@ export class ImageSearchRepository {
         FROM hits h JOIN "catalog"."image" i ON i.id = h.id
        ORDER BY ${sort.outer}
        LIMIT ${s.limit}`;
+  }
+
+  /** A search text as PostgreSQL reads it: the text form of its tsquery. */
+  async tsquery(q: string): Promise<string> {
+    const rows = await this.prisma.$queryRaw<{ q: string }[]>`SELECT ${TSQUERY(q)}::text AS q`;
+    return rows[0]?.q ?? '';
+  }
+
+  /** See {@link ImageAudience}; null for no such image. */
+  async audience(imageId: string, tx: Prisma.TransactionClient = this.prisma): Promise<ImageAudience | null> {
+    const rows = await tx.$queryRaw<ImageAudience[]>`
+      SELECT i.owner_id AS "ownerId", i.is_public AS "isPublic", i.state,
+             ARRAY(SELECT g.account_id FROM "catalog"."launch_grant" g WHERE g.image_id = i.id) AS grantees,
+             tsvector_to_array(i.search_vector) AS lexemes
+        FROM "catalog"."image" i WHERE i.id = ${imageId}`;
+    return rows[0] ?? null;
   }
 }
 

@@ -6,6 +6,7 @@ import {
   createTestDatabase,
   createTestRedisPrefix,
   serviceTestingModule,
+  waitFor,
   type TestDatabase,
   type TestRedisPrefix,
 } from '@imagemart/testing';
@@ -14,7 +15,8 @@ import { catalogConfigSchema, type CatalogConfig } from '../catalog.config.js';
 import { ImagesService } from '../images/images.service.js';
 import { LaunchPermissionProjection } from '../launch-permissions/launch-permission.projection.js';
 import { ListingsService } from '../listings/listings.service.js';
-import { ListCache } from './list-cache.js';
+import { ImageSearchRepository } from './image-search.repository.js';
+import { ListCache, accountGenerationKey, listGenerationKey } from './list-cache.js';
 
 /**
  * The list cache against the real PostgreSQL and Redis, with two replicas of the catalog on one
@@ -179,7 +181,7 @@ describe('image list cache', () => {
   });
 
   it('keeps at most its number of entries, least recently used out first', async () => {
-    const small = new ListCache({ ...config, CATALOG_LIST_CACHE_MAX_ENTRIES: 3 });
+    const small = new ListCache({ ...config, CATALOG_LIST_CACHE_MAX_ENTRIES: 3 }, a.moduleRef.get(ImageSearchRepository));
     await small.onModuleInit();
     try {
       let loads = 0;
@@ -202,5 +204,169 @@ describe('image list cache', () => {
     } finally {
       await small.onApplicationShutdown();
     }
+  });
+  describe('invalidation scoped to what a change can alter', () => {
+    /** A public, available image with a description of its own words. */
+    const publicImage = async (name: string, description: string) => {
+      const image = await a.images.register(seller, body(name, { description }));
+      await a.images.setState({ imageId: image.imageId, state: 'available' });
+      await a.projection.apply({ imageId: image.imageId, public: true, grants: [], revision: ++lpRevision });
+      return image;
+    };
+    const search = (q: string) => ({ filters: {}, q, sort: 'newest' as const, limit: 10 });
+    const descriptionIn = (page: { items: { imageId: string; description: string | null }[] }, imageId: string) =>
+      page.items.find((i) => i.imageId === imageId)?.description;
+
+    it("a public image's new description moves the searches for its words and the browse pages, and keeps other searches", async () => {
+      const changed = await publicImage('scoped-walrus', 'walrus tusk');
+      const other = await publicImage('scoped-narwhal', 'narwhal horn');
+      const browse = { filters: { owner: [seller.accountId] }, sort: 'name' as const, limit: 100 };
+      // Pages on both replicas, for a buyer and anonymous: the changed image's words, another word, a new word, browsing.
+      for (const r of [a, b]) {
+        for (const who of [null, buyer]) {
+          expect(ids(await r.images.list(who, search('walrus')))).toEqual([changed.imageId]);
+          expect(ids(await r.images.list(who, search('narwhal')))).toEqual([other.imageId]);
+          expect(ids(await r.images.list(who, search('platypus')))).toEqual([]);
+          expect(ids(await r.images.list(who, browse))).toContain(changed.imageId);
+        }
+      }
+      await renameBehindTheCache(other.imageId, 'narwhal horn, changed behind the cache');
+
+      await a.images.updateDescription(seller, changed.imageId, 'walrus tusk and platypus bill');
+      for (const r of [a, b]) {
+        for (const who of [null, buyer]) {
+          // The searches its words were or are in, and browsing, show it at once.
+          expect(descriptionIn(await r.images.list(who, search('walrus')), changed.imageId)).toBe('walrus tusk and platypus bill');
+          expect(ids(await r.images.list(who, search('platypus')))).toEqual([changed.imageId]);
+          expect(descriptionIn(await r.images.list(who, browse), changed.imageId)).toBe('walrus tusk and platypus bill');
+          // A search none of whose words the image held or holds keeps its page.
+          expect(descriptionIn(await r.images.list(who, search('narwhal')), other.imageId)).toBe('narwhal horn');
+        }
+      }
+
+      // A word it no longer holds: the search for it loses the image at once.
+      expect(ids(await a.images.list(null, search('tusk')))).toEqual([changed.imageId]);
+      await b.images.updateDescription(seller, changed.imageId, 'platypus only');
+      expect(ids(await a.images.list(null, search('tusk')))).toEqual([]);
+      // A search with an excluded word can match without its words: any text change moves it.
+      await a.images.list(null, search('scoped -narwhal'));
+      await b.images.updateDescription(seller, changed.imageId, 'platypus and narwhal');
+      expect(ids(await a.images.list(null, search('scoped -narwhal')))).not.toContain(changed.imageId);
+    });
+
+    it("a pending image's changes move only its owner's lists", async () => {
+      const visible = await publicImage('scoped-pending-neighbour', 'okapi stripes');
+      const pending = await a.images.register(seller, body('scoped-pending', { description: 'okapi pending build' }));
+      expect(ids(await a.images.list(seller, search('okapi')))).toEqual([pending.imageId, visible.imageId]);
+      expect(ids(await a.images.list(buyer, search('okapi')))).toEqual([visible.imageId]);
+      expect(ids(await a.images.list(null, search('okapi')))).toEqual([visible.imageId]);
+      await renameBehindTheCache(visible.imageId, 'okapi stripes, changed behind the cache');
+
+      await b.images.updateDescription(seller, pending.imageId, 'okapi pending build 2');
+      // The owner's page is computed again; the buyer's and the anonymous one are kept.
+      const ownerPage = await a.images.list(seller, search('okapi'));
+      expect(descriptionIn(ownerPage, pending.imageId)).toBe('okapi pending build 2');
+      expect(descriptionIn(ownerPage, visible.imageId)).toBe('okapi stripes, changed behind the cache');
+      expect(descriptionIn(await a.images.list(buyer, search('okapi')), visible.imageId)).toBe('okapi stripes');
+      expect(descriptionIn(await a.images.list(null, search('okapi')), visible.imageId)).toBe('okapi stripes');
+
+      // Available and public: everyone's lists move, on every replica.
+      await b.images.setState({ imageId: pending.imageId, state: 'available' });
+      await b.projection.apply({ imageId: pending.imageId, public: true, grants: [], revision: ++lpRevision });
+      expect(ids(await a.images.list(null, search('okapi')))).toEqual([pending.imageId, visible.imageId]);
+      expect(ids(await a.images.list(buyer, search('okapi')))).toEqual([pending.imageId, visible.imageId]);
+    });
+
+    it('a shared image becoming available, changing and being deregistered shows at once to the account it is shared with, and to nobody else', async () => {
+      const image = await a.images.register(seller, body('scoped-shared', { description: 'quokka smile' }));
+      await a.projection.apply({ imageId: image.imageId, public: false, grants: [{ accountId: buyer.accountId, shareState: 'accepted' }], revision: ++lpRevision });
+      for (const r of [a, b]) {
+        expect(ids(await r.images.list(buyer, search('quokka')))).toEqual([]);
+        expect(ids(await r.images.list(otherBuyer, search('quokka')))).toEqual([]);
+      }
+      await a.images.setState({ imageId: image.imageId, state: 'available' });
+      for (const r of [a, b]) {
+        expect(ids(await r.images.list(buyer, search('quokka')))).toEqual([image.imageId]);
+        expect(ids(await r.images.list(otherBuyer, search('quokka')))).toEqual([]);
+        expect(ids(await r.images.list(null, search('quokka')))).toEqual([]);
+      }
+      await b.images.updateDescription(seller, image.imageId, 'quokka grin');
+      expect(descriptionIn(await a.images.list(buyer, search('quokka')), image.imageId)).toBe('quokka grin');
+      await b.images.deregister(seller, image.imageId);
+      expect(ids(await a.images.list(buyer, search('quokka')))).toEqual([]);
+      expect(ids(await a.images.list(seller, search('quokka')))).toEqual([]);
+    });
+
+    it('hands a keeper of pages the generations a page depends on, which stop holding when it may have changed', async () => {
+      const q = search('axolotl');
+      const page = await a.images.listSerialized(buyer, q);
+      expect(JSON.parse(page.json)).toEqual(await a.images.list(buyer, q));
+      expect(page.validators?.keys).toEqual(expect.arrayContaining([listGenerationKey(redis.prefix), accountGenerationKey(redis.prefix, buyer.accountId)]));
+      expect(page.maxAgeMs).toBeGreaterThan(0);
+      const holds = async () => {
+        const now = await a.cache['redis'].mget(...page.validators!.keys);
+        return now.every((v, i) => (v ?? '0') === page.validators!.values[i]);
+      };
+      expect(await holds()).toBe(true);
+      await a.images.register(seller, body('scoped-axolotl-other-owner'));
+      expect(await holds()).toBe(true); // the seller's lists moved, not the buyer's
+      await a.images.register({ accountId: buyer.accountId, roles: ['seller'] }, body('scoped-axolotl-own', { description: 'axolotl' }));
+      expect(await holds()).toBe(false);
+    });
+  });
+
+  describe('misses', () => {
+    let small: ListCache;
+    const q = { filters: {}, limit: 7 };
+    beforeAll(async () => {
+      small = new ListCache({ ...config, CATALOG_LIST_CACHE_TTL_MS: 300 }, a.moduleRef.get(ImageSearchRepository));
+      await small.onModuleInit();
+    });
+    afterAll(() => small.onApplicationShutdown());
+
+    it('computes a page once for every concurrent asker, and again for an asker that came after a change', async () => {
+      let loads = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const load = async () => {
+        const n = ++loads;
+        await gate;
+        return { items: [], nextCursor: `load-${n}` };
+      };
+      const first = Array.from({ length: 10 }, () => small.page(buyer, q, load));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await small.invalidate({ kind: 'accounts', accounts: [buyer.accountId] });
+      const after = small.page(buyer, q, load);
+      release();
+      expect(new Set((await Promise.all(first)).map((p) => p.nextCursor))).toEqual(new Set(['load-1']));
+      expect((await after).nextCursor).toBe('load-2');
+      expect(loads).toBe(2);
+    });
+
+    it('answers a page past its TTL while one request computes it again, and not past twice the TTL', async () => {
+      let n = 0;
+      const load = () => Promise.resolve({ items: [], nextCursor: `v${++n}` });
+      const other = { ...q, limit: 8 };
+      expect((await small.page(null, other, load)).nextCursor).toBe('v1');
+      await new Promise((resolve) => setTimeout(resolve, 350)); // past the TTL, within twice it
+      const staleBefore = small.stats().staleHits;
+      const [x, y] = await Promise.all([small.page(null, other, load), small.page(null, other, load)]);
+      expect([x.nextCursor, y.nextCursor]).toEqual(['v1', 'v1']);
+      expect(small.stats().staleHits).toBe(staleBefore + 2);
+      await waitFor(async () => ((await small.page(null, other, load)).nextCursor === 'v2' ? true : undefined), { what: 'the refreshed page' });
+      expect(n).toBe(2); // one refresh for both stale answers
+      await new Promise((resolve) => setTimeout(resolve, 650)); // past twice the TTL: computed before answering
+      expect((await small.page(null, other, load)).nextCursor).toBe('v3');
+    });
+
+    it('never answers stale across a change', async () => {
+      let n = 0;
+      const load = () => Promise.resolve({ items: [], nextCursor: `w${++n}` });
+      const other = { ...q, limit: 9 };
+      await small.page(null, other, load);
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      await small.invalidate();
+      expect((await small.page(null, other, load)).nextCursor).toBe('w2');
+    });
   });
 });

@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import {
   ARCHITECTURES,
   CATEGORIES,
@@ -11,16 +11,17 @@ import {
   registerImageBodySchema,
   updateImageBodySchema,
   type Caller,
-  type ImagePage,
   type ImageView,
   type ListImagesRequest,
   type RegisterImageBody,
+  type SerializedImagePage,
   type UpdateImageBody,
 } from '@imagemart/contracts';
 import { CurrentCaller, OptionalCaller } from '../auth/caller.decorator.js';
 import { OptionalAuth } from '../auth/public.decorator.js';
 import { openApiSchema, ZodValidationPipe } from '../openapi/zod-validation.pipe.js';
 import { ServiceClients } from '../rpc/service-clients.js';
+import { ImageListCache } from './image-list.cache.js';
 import { ImageQueryPipe } from './image-query.pipe.js';
 
 const imageIdParam = new ZodValidationPipe(imageIdSchema, ErrorCode.InvalidAMIIDMalformed, 'imageId');
@@ -37,7 +38,10 @@ const filter = (name: string, description: string, values?: readonly string[]) =
 @ApiBearerAuth()
 @Controller('v1')
 export class ImagesController {
-  constructor(private readonly services: ServiceClients) {}
+  constructor(
+    private readonly services: ServiceClients,
+    private readonly listCache: ImageListCache,
+  ) {}
 
   @Get('images')
   @OptionalAuth()
@@ -59,11 +63,16 @@ export class ImagesController {
   @filter('sort', 'relevance (the default with q), newest (the default without), name, popularity', SORT_ORDERS)
   @filter('limit', '1 to 100, default 25')
   @filter('cursor', 'nextCursor of the previous page')
+  @ApiOkResponse({ description: '{ items: Image[], nextCursor: string | null }' })
+  // The catalog's page is passed on as the JSON text it was made as (and kept, see ImageListCache).
+  @Header('content-type', 'application/json; charset=utf-8')
   list(
     @OptionalCaller() caller: Caller | null,
     @Query(new ImageQueryPipe()) query: Omit<ListImagesRequest, 'caller'>,
-  ): Promise<ImagePage> {
-    return this.services.call('catalog', CatalogPattern.imageList, { caller, ...query });
+  ): Promise<Buffer> {
+    return this.listCache.page(caller, query, () =>
+      this.services.call<SerializedImagePage>('catalog', CatalogPattern.imageListPage, { caller, ...query }),
+    );
   }
 
   @Post('images')
