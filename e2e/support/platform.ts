@@ -73,11 +73,13 @@ export class Platform {
     name: string,
     extraEnv: Record<string, string> = {},
     processEnv: Partial<Record<ProcessName, Record<string, string>>> = {},
+    /** Servers of the test's own (the fault tests crash them); else the machine's shared ones. */
+    servers?: { databaseUrl: string; redisUrl: string },
   ): Promise<Platform> {
     const platform = new Platform();
     Object.assign(platform.processEnv, processEnv);
-    const db = await createTestDatabase(name);
-    const redis = createTestRedisPrefix(name);
+    const db = await createTestDatabase(name, servers?.databaseUrl);
+    const redis = createTestRedisPrefix(name, servers?.redisUrl);
     platform.cleanups.push(() => db.drop(), () => redis.cleanup());
     const port = await freePort();
     platform.baseUrl = `http://127.0.0.1:${port}`;
@@ -93,7 +95,12 @@ export class Platform {
       ...extraEnv,
     };
     for (const p of PROCESS_NAMES) platform.startProcess(p);
-    await platform.waitHealthy();
+    try {
+      await platform.waitHealthy(60_000); // two shared cores: five processes may take a while to start
+    } catch (err) {
+      await platform.stop(); // no orphaned processes, database or keys when start-up fails
+      throw err;
+    }
     return platform;
   }
 
