@@ -17,6 +17,8 @@ const depConstraints = [
   { sourceTag: 'scope:billing', onlyDependOnLibsWithTags: ['scope:shared', 'scope:billing'] },
   { sourceTag: 'scope:permission', onlyDependOnLibsWithTags: ['scope:shared', 'scope:permission'] },
   { sourceTag: 'scope:bundling', onlyDependOnLibsWithTags: ['scope:shared', 'scope:bundling'] },
+  // The seller's command line runs on the seller's machine: shared libraries only (the bundle format, contracts).
+  { sourceTag: 'scope:seller-cli', onlyDependOnLibsWithTags: ['scope:shared'] },
 ];
 
 // Tests may use the testing library (isolated databases and Redis prefixes); production code may not.

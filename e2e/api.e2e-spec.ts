@@ -74,7 +74,7 @@ describe('queue dashboard', () => {
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     const api = await http(base, 'GET', '/admin/queues/api/queues', { headers: { authorization: basic(platform.adminKey) } });
     expect(api.status).toBe(200);
-    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['bundling', 'domain-events']);
+    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['billing-stripe-sync', 'bundling', 'domain-events']);
   });
 });
 
@@ -93,7 +93,7 @@ describe('authentication', () => {
     for (const [path, ops] of Object.entries(docs.body.paths as Record<string, Record<string, unknown>>)) {
       for (const method of Object.keys(ops)) routes.push([method.toUpperCase(), path]);
     }
-    const publicRoutes = new Set(['GET /health', 'GET /metrics']);
+    const publicRoutes = new Set(['GET /health', 'GET /metrics', 'GET /v1/platform/keys']);
     // Anyone may browse; a key, when given, must be valid.
     const browsingRoutes = new Set([
       'GET /v1/images',
@@ -114,6 +114,8 @@ describe('authentication', () => {
       subscriptionId: 'sub-0123456789abcdef0',
       uploadId: 'upl-0123456789abcdef0',
       partNumber: '1',
+      instanceId: 'i-0123456789abcdef0',
+      invoiceId: 'in-0123456789abcdef0',
     };
     expect(routes.length).toBeGreaterThan(20);
     for (const [method, path] of routes) {

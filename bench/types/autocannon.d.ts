@@ -6,6 +6,7 @@ declare module 'autocannon' {
     p50: number;
     p90: number;
     p99: number;
+    p99_9: number;
     max: number;
   }
   interface Result {
@@ -21,6 +22,20 @@ declare module 'autocannon' {
     duration?: number;
     overallRate?: number;
     pipelining?: number;
+    method?: string;
+    /** Each request may be rewritten before it is sent and sees its answer. */
+    requests?: {
+      method?: string;
+      setupRequest?(req: RequestParams): RequestParams;
+      onResponse?(status: number, body: string): void;
+    }[];
+  }
+  interface RequestParams {
+    [key: string]: unknown;
+    method?: string;
+    path?: string;
+    headers?: Record<string, string | undefined>;
+    body?: string;
   }
   function autocannon(options: Options): Promise<Result>;
   namespace autocannon {

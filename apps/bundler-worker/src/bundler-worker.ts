@@ -4,6 +4,8 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { baseConfigSchema, loadConfig } from '@imagemart/config';
 import { BundlingJobName, EventQueue, QueueName, bundlingJobId, heartbeatKey } from '@imagemart/contracts';
+import { publishPlatformKeys } from './keys/platform-keys.publisher.js';
+import { storeSellerManifest } from './upload/seller-bundle.js';
 import { OutboxRelay } from '@imagemart/database';
 import {
   Heartbeat,
@@ -122,6 +124,14 @@ export async function startBundlerWorker(
         await queues.get(QueueName.bundling).add(BundlingJobName.delete, { imageId: image.imageId }, { jobId });
       },
       'catalog.upload.completed': async (upload, event) => {
+        if (upload.bundle) {
+          // A bundle made on the seller's machine: its parts are in place; store its manifest and verify it.
+          const verify = await storeSellerManifest(store, upload, event.requestId);
+          const jobId = bundlingJobId(BundlingJobName.verify, upload.imageId);
+          await queues.get(QueueName.bundling).add(BundlingJobName.verify, verify, { jobId });
+          logger.info({ imageId: upload.imageId, uploadId: upload.uploadId, signerKeyId: upload.bundle.signerKeyId, jobId }, 'verify job queued for a seller-made bundle');
+          return;
+        }
         const jobId = bundlingJobId(BundlingJobName.bundle, upload.imageId);
         await queues.get(QueueName.bundling).add(BundlingJobName.bundle, bundleJobForUpload(upload, event.requestId), { jobId });
         logger.info({ imageId: upload.imageId, uploadId: upload.uploadId, parts: upload.parts.length, jobId }, 'bundle job queued for a completed upload');
@@ -133,6 +143,8 @@ export async function startBundlerWorker(
 
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  // The gateway answers GET /v1/platform/keys from here: sellers wrap data keys for the wrapping key.
+  await publishPlatformKeys(redis, config.REDIS_PREFIX, keys);
   const heartbeat = new Heartbeat(redis, heartbeatKey(config.REDIS_PREFIX, 'bundler-worker'), instance);
   heartbeat.start();
   logger.info(

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { baseConfigSchema } from '@imagemart/config';
+import { objectStoreEnvSchema } from '@imagemart/object-store';
+import { instancesConfigShape } from './instances/instances.config.js';
 
-export const catalogConfigSchema = baseConfigSchema.extend({
+// The object store and the launch settings serve the simulated instance host (docs/launches.md).
+export const catalogConfigSchema = baseConfigSchema.extend(objectStoreEnvSchema.shape).extend(instancesConfigShape).extend({
   /**
    * How long a listing page waits for billing's price quote. Past it the listing answers with
    * `price: null` (and the miss is logged): the page loads without prices rather than not at all.

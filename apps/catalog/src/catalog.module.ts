@@ -4,6 +4,7 @@ import { ImagesHandler } from './images/images.handler.js';
 import { ImagesRepository } from './images/images.repository.js';
 import { ImagesService } from './images/images.service.js';
 import { LaunchPermissionProjection } from './launch-permissions/launch-permission.projection.js';
+import { InstancesModule } from './instances/instances.module.js';
 import { ListingsHandler } from './listings/listings.handler.js';
 import { ListingsRepository } from './listings/listings.repository.js';
 import { ListingsService } from './listings/listings.service.js';
@@ -23,6 +24,7 @@ import { UploadsService } from './uploads/uploads.service.js';
  * the outcome of bundling each image (`bundling.bundle.verified` / `bundling.bundle.failed`).
  */
 @Module({
+  imports: [InstancesModule],
   controllers: [ImagesHandler, ListingsHandler, SellerProfilesHandler, UploadsHandler],
   providers: [
     UploadsRepository,

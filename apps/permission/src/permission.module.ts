@@ -25,6 +25,9 @@ import { LaunchPermissionsService } from './launch-permissions/launch-permission
 import type { PermissionConfig } from './permission.config.js';
 import { SharesHandler } from './shares/shares.handler.js';
 import { SharesService } from './shares/shares.service.js';
+import { SigningKeysHandler } from './signing-keys/signing-keys.handler.js';
+import { SigningKeysRepository } from './signing-keys/signing-keys.repository.js';
+import { SigningKeysService } from './signing-keys/signing-keys.service.js';
 import { SubscriptionProjectionRepository } from './subscriptions/subscription-projection.repository.js';
 import { SubscriptionProjectionService } from './subscriptions/subscription-projection.service.js';
 import { UpstreamClients } from './upstream/upstream.clients.js';
@@ -37,6 +40,7 @@ import { UpstreamClients } from './upstream/upstream.clients.js';
     SharesHandler,
     LaunchDecisionHandler,
     AuditHandler,
+    SigningKeysHandler,
   ],
   providers: [
     AccountsRepository,
@@ -65,6 +69,8 @@ import { UpstreamClients } from './upstream/upstream.clients.js';
     LaunchPermissionsRepository,
     LaunchPermissionsService,
     SharesService,
+    SigningKeysRepository,
+    SigningKeysService,
     {
       provide: DOMAIN_EVENT_HANDLERS,
       useFactory: (images: ImageProjectionService, subscriptions: SubscriptionProjectionService): DomainEventHandlers => ({

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   PinoNestLogger,
   acceptOrCreateRequestId,
@@ -14,6 +14,7 @@ import {
 import { loadConfig } from '@imagemart/config';
 import { checkRedis, connectDatabase } from '@imagemart/messaging';
 import { createLogger } from '@imagemart/observability';
+import { harden } from './hardening/hardening.js';
 import { sendProblem } from './problem/problem.filter.js';
 import { mountQueueDashboard } from './queues/queue-dashboard.js';
 import { StorefrontModule } from './storefront.module.js';
@@ -43,19 +44,22 @@ function instrument(fastify: FastifyInstance, logger: PinoLogger, rpcTimeoutMs: 
 }
 
 export async function createStorefrontApp(config: StorefrontConfig, logger: PinoLogger): Promise<NestFastifyApplication> {
+  const problemLogger = new Logger('Http');
   const adapter = new FastifyAdapter({
     bodyLimit: config.BODY_LIMIT_BYTES,
     logger: false,
     genReqId: (req: IncomingMessage) => acceptOrCreateRequestId(req.headers[REQUEST_ID_HEADER]),
+    // The router's own errors (a bad URL, an over-long path parameter) as problems too.
+    frameworkErrors: (err: Error, request: FastifyRequest, reply: FastifyReply) => sendProblem(reply, request, err, problemLogger),
   });
   const app = await NestFactory.create<NestFastifyApplication>(StorefrontModule.forRoot(config), adapter, {
     logger: new PinoNestLogger(logger),
   });
   const fastify = app.getHttpAdapter().getInstance();
   instrument(fastify, logger, config.RPC_TIMEOUT_MS);
+  await harden(app, config, logger);
   // JSON is the only body this API reads; a text/plain body gets 415 rather than a string.
   fastify.removeContentTypeParser('text/plain');
-  const problemLogger = new Logger('Http');
   // Errors Fastify raises before a route runs (bad JSON, too large, wrong media type).
   fastify.setErrorHandler((err, request, reply) => sendProblem(reply, request, err, problemLogger));
 

@@ -16,7 +16,17 @@ export const storefrontConfigSchema = baseConfigSchema.extend(objectStoreEnvSche
   AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   /** How long /health waits for each dependency before it reports it down. */
   HEALTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(2000),
+  /** Requests per minute one client address may make (every gateway together); 0 turns the limit off. */
+  RATE_LIMIT_PER_ADDRESS_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000).default(6000),
+  /** Requests per minute one API key may make (every gateway together); 0 turns the limit off. */
+  RATE_LIMIT_PER_KEY_PER_MINUTE: z.coerce.number().int().min(0).max(10_000_000).default(3000),
+  /** Origins (comma-separated) whose browser pages may call the API; empty: none (no CORS headers). */
+  CORS_ORIGINS: z.string().max(4096).default(''),
   /** The body limit of an upload's part: the catalog's UPLOAD_PART_SIZE_BYTES (set both alike). */
   UPLOAD_PART_SIZE_BYTES: z.coerce.number().int().min(64 * 1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** The signing secret of the Stripe webhook endpoint (whsec_…); unset: POST /v1/webhooks/stripe answers 404. */
+  STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_\S+$/, 'must be a Stripe webhook signing secret (whsec_…)').optional(),
+  /** How old a webhook's signature timestamp may be, in seconds (Stripe's default: 300). */
+  STRIPE_WEBHOOK_TOLERANCE_S: z.coerce.number().int().min(1).max(3600).default(300),
 });
 export type StorefrontConfig = z.infer<typeof storefrontConfigSchema>;

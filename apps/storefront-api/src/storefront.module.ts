@@ -6,6 +6,8 @@ import { APP_CONFIG } from '@imagemart/config';
 import { QueueRegistry } from '@imagemart/messaging';
 import { AccountsController } from './accounts/accounts.controller.js';
 import { ImagesController } from './images/images.controller.js';
+import { InstancesController } from './instances/instances.controller.js';
+import { ImageListCache } from './images/image-list.cache.js';
 import { ListingsController } from './listings/listings.controller.js';
 import { AuditEventsController } from './audit/audit-events.controller.js';
 import { LaunchPermissionsController } from './launch-permissions/launch-permissions.controller.js';
@@ -16,10 +18,19 @@ import { HEALTH_DB_POOL, HealthController } from './health/health.controller.js'
 import { MetricsController } from './metrics/metrics.controller.js';
 import { PricingController } from './pricing/pricing.controller.js';
 import { SubscriptionsController } from './subscriptions/subscriptions.controller.js';
+import { UsageController } from './usage/usage.controller.js';
+import { InvoicesController } from './invoices/invoices.controller.js';
+import { RevenueController } from './revenue/revenue.controller.js';
 import { UploadParts } from './uploads/upload-parts.js';
+import { SellerBundles } from './uploads/seller-bundle.js';
+import { PlatformKeysController } from './platform-keys/platform-keys.controller.js';
+import { PlatformKeysReader } from './platform-keys/platform-keys.reader.js';
+import { SigningKeysController } from './signing-keys/signing-keys.controller.js';
 import { UploadsController } from './uploads/uploads.controller.js';
 import { ProblemFilter } from './problem/problem.filter.js';
 import { ServiceClients } from './rpc/service-clients.js';
+import { StripeWebhookBody } from './webhooks/stripe-webhook.body.js';
+import { StripeWebhookController } from './webhooks/stripe-webhook.controller.js';
 import type { StorefrontConfig } from './storefront.config.js';
 
 /** Closes the gateway's own connections when the app stops. */
@@ -42,7 +53,7 @@ export class StorefrontModule {
   static forRoot(config: StorefrontConfig): DynamicModule {
     return {
       module: StorefrontModule,
-      controllers: [HealthController, MetricsController, AccountsController, LaunchPermissionsController, SharedImagesController, AuditEventsController, PricingController, SubscriptionsController, ImagesController, ListingsController, UploadsController],
+      controllers: [HealthController, MetricsController, AccountsController, LaunchPermissionsController, SharedImagesController, AuditEventsController, PricingController, SubscriptionsController, UsageController, InvoicesController, RevenueController, InstancesController, ImagesController, ListingsController, UploadsController, SigningKeysController, PlatformKeysController, StripeWebhookController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         {
@@ -63,7 +74,11 @@ export class StorefrontModule {
         },
         { provide: QueueRegistry, useFactory: () => new QueueRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX }) },
         ServiceClients,
+        StripeWebhookBody,
+        ImageListCache,
         UploadParts,
+        SellerBundles,
+        PlatformKeysReader,
         ApiKeyAuthenticator,
         ConnectionsCloser,
         { provide: APP_GUARD, useClass: AuthGuard },

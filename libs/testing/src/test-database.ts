@@ -9,6 +9,6 @@ export const testDatabaseUrl = (): string => process.env['DATABASE_URL'] ?? 'pos
  * A database of its own for one test file: `imagemart_test_<name>_<random>`, created on the test
  * server and migrated with the project's migrations, so tests run in parallel without meeting.
  */
-export function createTestDatabase(name = 'db'): Promise<TestDatabase> {
-  return createScratchDatabase(testDatabaseUrl(), name);
+export function createTestDatabase(name = 'db', serverUrl = testDatabaseUrl()): Promise<TestDatabase> {
+  return createScratchDatabase(serverUrl, name);
 }

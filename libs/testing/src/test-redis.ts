@@ -13,13 +13,12 @@ export interface TestRedisPrefix {
 export const testRedisUrl = (): string => process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
- * A unique key prefix on the shared test Redis. Tests put every key under it and call
+ * A unique key prefix on the shared test Redis (or the Redis at `url`). Tests put every key under it and call
  * `cleanup()` when done, so runs never see each other's keys.
  */
-export function createTestRedisPrefix(name = 'redis'): TestRedisPrefix {
+export function createTestRedisPrefix(name = 'redis', url = testRedisUrl()): TestRedisPrefix {
   const safeName = name.replace(/[^A-Za-z0-9_-]/g, '-');
   const prefix = `test:${safeName}:${randomBytes(6).toString('hex')}`;
-  const url = testRedisUrl();
   return {
     prefix,
     url,

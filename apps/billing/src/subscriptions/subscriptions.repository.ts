@@ -15,6 +15,8 @@ export interface NewSubscription {
   currentPeriodStart: Date;
   currentPeriodEnd: Date;
   requestId: string | null;
+  /** When it started: the invoices bill the sign-up fee and the prorated first month from it. */
+  createdAt?: Date;
 }
 
 export interface SubscriptionCursor {

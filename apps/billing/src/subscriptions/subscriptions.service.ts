@@ -14,6 +14,7 @@ import { DomainException } from '@imagemart/messaging';
 import { requestContext } from '@imagemart/observability';
 import { CatalogClient } from '../catalog/catalog.client.js';
 import { PricingService } from '../pricing/pricing.service.js';
+import { StripeSyncQueue } from '../stripe/stripe-sync.queue.js';
 import { currentPeriodAfter, firstPeriod } from './billing-period.js';
 import { isEntitled } from './subscription.entitlement.js';
 import {
@@ -87,6 +88,7 @@ export class SubscriptionsService {
     private readonly subscriptions: SubscriptionsRepository,
     private readonly pricing: PricingService,
     private readonly catalog: CatalogClient,
+    private readonly stripeSync: StripeSyncQueue,
   ) {}
 
   /**
@@ -129,6 +131,7 @@ export class SubscriptionsService {
             currentPeriodStart: period.start,
             currentPeriodEnd: period.end,
             requestId,
+            createdAt: now,
           });
           await this.publish(tx, row);
           return row;
@@ -209,17 +212,43 @@ export class SubscriptionsService {
     }
   }
 
+  /**
+   * A change the payment provider reported (Stripe webhooks, docs/stripe.md), in the caller's
+   * transaction: a status (past_due when a payment failed, active when paid, canceled when it
+   * ended) or a cancel at period end. A canceled subscription never changes again. Returns the
+   * subscription, changed or not, or null when there is none.
+   */
+  async applyProviderChange(
+    tx: Prisma.TransactionClient,
+    id: string,
+    change: { status?: SubscriptionStatus; cancelAtPeriodEnd?: boolean; canceledAt?: Date | null; endedAt?: Date | null },
+  ): Promise<Subscription | null> {
+    const current = await this.subscriptions.lockById(tx, id);
+    if (!current || current.status === 'canceled') return current;
+    const next: SubscriptionChange = {};
+    if (change.status && change.status !== current.status) next.status = change.status;
+    if (change.status === 'canceled') next.endedAt = change.endedAt ?? new Date();
+    if (change.cancelAtPeriodEnd !== undefined && change.cancelAtPeriodEnd !== current.cancelAtPeriodEnd) {
+      next.cancelAtPeriodEnd = change.cancelAtPeriodEnd;
+      next.canceledAt = change.cancelAtPeriodEnd ? (change.canceledAt ?? new Date()) : null;
+    }
+    if (Object.keys(next).length === 0) return current;
+    return this.change(tx, id, next);
+  }
+
   private async change(tx: Prisma.TransactionClient, id: string, change: SubscriptionChange): Promise<Subscription> {
     const row = await this.subscriptions.update(tx, id, change);
     await this.publish(tx, row);
     return row;
   }
 
-  private publish(tx: Prisma.TransactionClient, row: Subscription): Promise<void> {
-    return publishDomainEvent(tx, 'billing', {
+  private async publish(tx: Prisma.TransactionClient, row: Subscription): Promise<void> {
+    await publishDomainEvent(tx, 'billing', {
       type: DomainEventType.subscriptionChanged,
       payload: subscriptionChanged(row),
       requestId: requestContext.requestId(),
     });
+    // With Stripe configured, the change also goes there (a job in this same transaction).
+    await this.stripeSync.subscriptionChanged(tx, row);
   }
 }

@@ -39,6 +39,8 @@ export interface BillingTestEnvOptions {
   prefix: string;
   /** Also serve billing on the transport, for tests that call it as other services do. */
   serveBilling?: boolean;
+  /** Further settings of the billing config (Stripe's, say). */
+  config?: Record<string, unknown>;
 }
 
 export interface BillingTestEnv {
@@ -56,7 +58,7 @@ export async function startBillingTestEnv(options: BillingTestEnvOptions): Promi
   });
   await catalog.listen();
 
-  const config: Partial<BaseConfig> = { REDIS_URL: options.redisUrl, REDIS_PREFIX: options.prefix, RPC_TIMEOUT_MS: 5000 };
+  const config: Partial<BaseConfig> = { REDIS_URL: options.redisUrl, REDIS_PREFIX: options.prefix, RPC_TIMEOUT_MS: 5000, ...options.config };
   const moduleRef = await serviceTestingModule({ prisma: options.prisma, config, imports: [BillingModule] })
     .setLogger({ log() {}, warn() {}, error() {} })
     .compile();

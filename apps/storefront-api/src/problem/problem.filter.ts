@@ -61,7 +61,12 @@ const FASTIFY_DETAILS: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is larger than this API accepts.',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'This API accepts request bodies as application/json only.',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the body.',
+  // Raised by the router itself (through the adapter's frameworkErrors): the path is malformed.
+  FST_ERR_BAD_URL: 'The path is not a valid URL.',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path parameter is longer than any id this API has.',
 };
+/** Router errors Fastify gives its own status (414) that are, to a client, a malformed request. */
+const FASTIFY_MALFORMED = new Set(['FST_ERR_BAD_URL', 'FST_ERR_MAX_PARAM_LENGTH']);
 
 /** Turns anything thrown while serving a request into an error body, never leaking internals. */
 export function toErrorBody(err: unknown): { status: number; body: ErrorBody; unexpected: boolean } {
@@ -69,7 +74,7 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody; un
   if (isErrorBody(err)) return { status: ERROR_STATUS[err.code], body: err, unexpected: false };
   const fastifyCode = (err as { code?: unknown } | null)?.code;
   if (typeof fastifyCode === 'string' && fastifyCode in FASTIFY_DETAILS) {
-    const status = (err as { statusCode?: number }).statusCode ?? 400;
+    const status = FASTIFY_MALFORMED.has(fastifyCode) ? 400 : ((err as { statusCode?: number }).statusCode ?? 400);
     return { status, body: { code: codeForStatus(status), detail: FASTIFY_DETAILS[fastifyCode] ?? '' }, unexpected: false };
   }
   if (err instanceof HttpException) {

@@ -16,5 +16,20 @@ export const BillingPattern = {
   entitlementCheck: 'billing.entitlement.check',
   /** For product pages: `PricingQuoteResponse`. Read-only. */
   pricingQuote: 'billing.pricing.quote',
+  /** The caller's usage of this month so far: `UsageView`. */
+  usageGet: 'billing.usage.get',
+  /** The caller's invoices and credit notes, newest first: `Page<InvoiceSummaryView>`. */
+  invoiceList: 'billing.invoice.list',
+  /** One of the caller's: `InvoiceView`, or 404 InvalidInvoiceID.NotFound. */
+  invoiceGet: 'billing.invoice.get',
+  /** Internal: close a month for every buyer (idempotent): `CloseMonthResult`. */
+  invoicesCloseMonth: 'billing.invoices.close-month',
+  /** A seller's revenue report of one month: `RevenueView`. */
+  revenueGet: 'billing.revenue.get',
+  /**
+   * A Stripe webhook event the gateway verified (`StripeEventRequest`): `StripeEventResult`.
+   * Idempotent by event id.
+   */
+  stripeEvent: 'billing.stripe.event',
 } as const;
 export type BillingPattern = (typeof BillingPattern)[keyof typeof BillingPattern];

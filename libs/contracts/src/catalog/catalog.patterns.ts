@@ -6,6 +6,12 @@ export const CatalogPattern = {
   imageGet: 'catalog.image.get',
   /** Browse and search: `ImagePage`. */
   imageList: 'catalog.image.list',
+  /**
+   * Browse and search for a keeper of pages (the gateway): the same request as `imageList`,
+   * answered with `SerializedImagePage` (the page as JSON text, with the list generations it
+   * depends on).
+   */
+  imageListPage: 'catalog.image.list-page',
   /** The owner changes an image's description: `ImageView`. */
   imageUpdate: 'catalog.image.update',
   /** The owner (or an admin) deregisters an image: `ImageView`. Deregistering again answers the same. */

@@ -443,6 +443,20 @@ export interface ImagePage {
   nextCursor: string | null;
 }
 
+/**
+ * `catalog.image.list-page`: an `ImagePage` as JSON text, and what whoever keeps it must check
+ * before each reuse: the page is current while every validator key in Redis still holds the value
+ * it had when the page was computed (a key that does not exist reads as `'0'`).
+ */
+export interface SerializedImagePage {
+  /** The `ImagePage`, as JSON. */
+  json: string;
+  /** Null: the page must not be kept (the catalog's list cache is off, or Redis did not answer). */
+  validators: { keys: string[]; values: string[] } | null;
+  /** How much longer the page may be reused (launch counts do not move the validators), ms. */
+  maxAgeMs: number;
+}
+
 export interface ProductView {
   productCode: string;
   ownerId: string;

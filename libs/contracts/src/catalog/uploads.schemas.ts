@@ -77,7 +77,48 @@ export const createUploadBodySchema = z
   });
 export type CreateUploadBody = z.infer<typeof createUploadBodySchema>;
 
-export const createUploadRequestSchema = z.strictObject({ caller: callerSchema, upload: createUploadBodySchema });
+/** The manifest of a seller-made bundle, at most 4 MiB (the bundle format's limit). */
+export const MAX_MANIFEST_BYTES = 4 * MiB;
+
+/**
+ * `POST /v1/uploads` with `kind: "bundle"`: a bundle made on the seller's machine (`imagemart
+ * bundle`). The image is registered from the manifest (name, version, description, architecture,
+ * virtualization type, kernel and ramdisk ids, the root device of its block device mapping,
+ * product codes); the parts to put are the manifest's, in order.
+ */
+export const createBundleUploadBodySchema = z.strictObject({
+  kind: z.literal('bundle'),
+  /** The manifest XML, signed with one of the uploading account's signing keys. */
+  manifest: z.string().min(1).max(MAX_MANIFEST_BYTES),
+  platform: imageFields.platform,
+  listingId: imageFields.listingId,
+});
+export type CreateBundleUploadBody = z.infer<typeof createBundleUploadBodySchema>;
+
+/**
+ * What the gateway found in a seller-made bundle's manifest after checking its signature, for the
+ * catalog to keep with the upload: the parts (as the manifest names them) are put beside the
+ * manifest's final place, and the verify job checks the bundle with the signer's key.
+ */
+export const uploadBundleSchema = z.strictObject({
+  manifestXml: z.string().min(1).max(MAX_MANIFEST_BYTES),
+  signerKeyId: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  signerPublicKeyPem: z.string().min(1).max(16_384),
+  /** The manifest's part size: every part but the last. */
+  partSize: z.number().int().min(256).max(64 * MiB),
+  /** File names of the parts, by index (part number − 1). */
+  partFilenames: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,255}$/)).min(1).max(MAX_UPLOAD_PARTS),
+  /** Bytes and SHA-256 of the original image, as the manifest declares them. */
+  imageSize: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+export type UploadBundle = z.infer<typeof uploadBundleSchema>;
+
+/** `bundle`: a seller-made bundle's upload (the `upload` body then declares the bundled size and the image's SHA-256). */
+export const createUploadRequestSchema = z.strictObject({
+  caller: callerSchema,
+  upload: createUploadBodySchema,
+  bundle: uploadBundleSchema.optional(),
+});
 export type CreateUploadRequest = z.infer<typeof createUploadRequestSchema>;
 
 /** get, complete and abort. */
@@ -107,9 +148,11 @@ export interface UploadPartView {
 export interface UploadView {
   uploadId: string;
   imageId: string;
+  /** raw: a raw image the platform bundles; bundle: parts and manifest of a bundle made by the seller. */
+  kind: 'raw' | 'bundle';
   /** open: parts may be put; complete: handed to the bundler; aborted: parts removed, image deregistered. */
   state: UploadState;
-  /** Declared bytes and SHA-256 of the raw image. */
+  /** Declared bytes of the raw image (raw), or of all the bundle's parts (bundle); SHA-256 of the raw image. */
   size: number;
   sha256: string;
   compression: (typeof BUNDLE_COMPRESSIONS)[number];
@@ -123,6 +166,8 @@ export interface UploadView {
   createdAt: string;
   completedAt: string | null;
   abortedAt: string | null;
+  /** A seller-made bundle: the signing key of its manifest, the image's size and the parts' file names by number − 1. */
+  bundle: { signerKeyId: string; imageSize: number; partFilenames: string[] } | null;
 }
 
 /** `waiting`: the image is pending and no bundling job has started yet (the upload is open, or just completed). */

@@ -7,6 +7,8 @@ export const QueueName = {
   bundling: 'bundling',
   /** Domain events relayed from the services' outbox tables. */
   events: 'domain-events',
+  /** Billing keeps Stripe in step with its records (only when Stripe is configured). */
+  stripeSync: 'billing-stripe-sync',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 

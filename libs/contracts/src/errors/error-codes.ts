@@ -16,11 +16,29 @@ export const ErrorCode = {
   InvalidListingIDMalformed: 'InvalidListingID.Malformed',
   InvalidProductCodeMalformed: 'InvalidProductCode.Malformed',
   InvalidSubscriptionIDMalformed: 'InvalidSubscriptionID.Malformed',
+  InvalidInvoiceIDMalformed: 'InvalidInvoiceID.Malformed',
   InvalidInstanceType: 'InvalidInstanceType',
   InvalidUploadIDMalformed: 'InvalidUploadID.Malformed',
+  /** A webhook whose signature does not match its body under the endpoint's secret. */
+  SignatureDoesNotMatch: 'SignatureDoesNotMatch',
+  /** A signed request (a webhook) whose timestamp is too old: a replay is refused. */
+  RequestExpired: 'RequestExpired',
+  /** A signing key that is not a readable public key of a type and size manifests may be signed with. */
+  InvalidKeyPairFormat: 'InvalidKeyPair.Format',
+  /** A seller-made bundle's manifest: unreadable, outside the format, or wrapped for another platform key. */
+  InvalidManifest: 'InvalidManifest',
+  /** A manifest not signed by an active signing key of the uploading account, or changed after signing. */
+  InvalidManifestSignature: 'InvalidManifest.Signature',
+  InvalidInstanceIDMalformed: 'InvalidInstanceID.Malformed',
+  /** More instances than the account may have running (pending and running count). */
+  InstanceLimitExceeded: 'InstanceLimitExceeded',
   // 401, 403
   AuthFailure: 'AuthFailure',
   UnauthorizedOperation: 'UnauthorizedOperation',
+  /** A manifest whose `image/user` is another account than the uploading one. */
+  InvalidManifestUser: 'InvalidManifest.User',
+  /** A paid image launched without an active subscription to its product. */
+  OptInRequired: 'OptInRequired',
   // 404, 405
   RouteNotFound: 'RouteNotFound',
   MethodNotAllowed: 'MethodNotAllowed',
@@ -30,12 +48,20 @@ export const ErrorCode = {
   InvalidListingIDNotFound: 'InvalidListingID.NotFound',
   InvalidProductCodeNotFound: 'InvalidProductCode.NotFound',
   InvalidSubscriptionIDNotFound: 'InvalidSubscriptionID.NotFound',
+  InvalidInvoiceIDNotFound: 'InvalidInvoiceID.NotFound',
   InvalidUploadIDNotFound: 'InvalidUploadID.NotFound',
+  InvalidKeyPairNotFound: 'InvalidKeyPair.NotFound',
+  InvalidInstanceIDNotFound: 'InvalidInstanceID.NotFound',
   // 409
   AccountAlreadyExists: 'AccountAlreadyExists',
   IncorrectState: 'IncorrectState',
   InvalidAMINameDuplicate: 'InvalidAMIName.Duplicate',
+  InvalidKeyPairDuplicate: 'InvalidKeyPair.Duplicate',
   SubscriptionAlreadyExists: 'SubscriptionAlreadyExists',
+  /** An image that is pending, failed or deregistered cannot be launched. */
+  InvalidAMIIDUnavailable: 'InvalidAMIID.Unavailable',
+  /** The same client token with a different launch request. */
+  IdempotentParameterMismatch: 'IdempotentParameterMismatch',
   // 413, 415, 429
   PayloadTooLarge: 'PayloadTooLarge',
   UnsupportedMediaType: 'UnsupportedMediaType',
@@ -61,10 +87,20 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   'InvalidListingID.Malformed': 400,
   'InvalidProductCode.Malformed': 400,
   'InvalidSubscriptionID.Malformed': 400,
+  'InvalidInvoiceID.Malformed': 400,
   InvalidInstanceType: 400,
   'InvalidUploadID.Malformed': 400,
+  SignatureDoesNotMatch: 400,
+  RequestExpired: 400,
+  'InvalidKeyPair.Format': 400,
+  InvalidManifest: 400,
+  'InvalidManifest.Signature': 400,
+  'InvalidInstanceID.Malformed': 400,
+  InstanceLimitExceeded: 400,
   AuthFailure: 401,
   UnauthorizedOperation: 403,
+  'InvalidManifest.User': 403,
+  OptInRequired: 403,
   RouteNotFound: 404,
   MethodNotAllowed: 405,
   'InvalidAccountID.NotFound': 404,
@@ -73,11 +109,17 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   'InvalidListingID.NotFound': 404,
   'InvalidProductCode.NotFound': 404,
   'InvalidSubscriptionID.NotFound': 404,
+  'InvalidInvoiceID.NotFound': 404,
   'InvalidUploadID.NotFound': 404,
+  'InvalidKeyPair.NotFound': 404,
+  'InvalidInstanceID.NotFound': 404,
   AccountAlreadyExists: 409,
   IncorrectState: 409,
   'InvalidAMIName.Duplicate': 409,
+  'InvalidKeyPair.Duplicate': 409,
   SubscriptionAlreadyExists: 409,
+  'InvalidAMIID.Unavailable': 409,
+  IdempotentParameterMismatch: 409,
   PayloadTooLarge: 413,
   UnsupportedMediaType: 415,
   RequestLimitExceeded: 429,

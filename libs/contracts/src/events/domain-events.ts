@@ -140,6 +140,18 @@ export const uploadCompletedSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   compression: z.enum(['zstd', 'gzip']),
   image: z.custom<BundleImageMetadata>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be an object'),
+  /**
+   * A bundle made on the seller's machine: `parts` are its parts, already at their place beside
+   * the manifest's (`bundles/<imageId>/`); `size` and `sha256` are the original image's. The
+   * consumer stores the manifest and verifies the bundle with the signer's key (no bundle job).
+   */
+  bundle: z
+    .object({
+      manifestXml: z.string().min(1).max(4 * 1024 * 1024),
+      signerKeyId: z.string().min(1).max(128),
+      signerPublicKeyPem: z.string().min(1).max(16_384),
+    })
+    .optional(),
 });
 export type UploadCompleted = z.infer<typeof uploadCompletedSchema>;
 

@@ -15,6 +15,11 @@ export const PermissionPattern = {
   /** The one launch decision every service asks: `LaunchDecisionRequest` → `LaunchDecision`. */
   launchDecide: 'permission.launch.decide',
   auditEventList: 'permission.audit-event.list',
+  /** Seller signing keys (the keys that sign manifests of bundles made on a seller's machine). */
+  signingKeyRegister: 'permission.signing-key.register',
+  signingKeyList: 'permission.signing-key.list',
+  signingKeyGet: 'permission.signing-key.get',
+  signingKeyRevoke: 'permission.signing-key.revoke',
 } as const;
 
 /**

@@ -31,6 +31,8 @@ export interface RpcServiceOptions<C extends BaseConfig> {
    * handlers under `DOMAIN_EVENT_HANDLERS`.
    */
   eventQueue?: EventQueue;
+  /** Events handled at once from that queue (default 4), from the loaded config. */
+  eventConcurrency?: (config: C) => number;
   /** Work to do once the service listens (bootstrap data, say). */
   afterStart?: (app: INestMicroservice, config: C) => Promise<void>;
   /** Settings to use instead of the environment (tests). */
@@ -94,6 +96,7 @@ export async function startRpcService<C extends BaseConfig>(options: RpcServiceO
         url: config.REDIS_URL,
         prefix: config.REDIS_PREFIX,
         logger,
+        concurrency: options.eventConcurrency?.(config),
       })
     : undefined;
   const metrics = config.METRICS_PORT !== undefined ? await startMetricsServer(config.METRICS_PORT, config.METRICS_HOST) : undefined;
