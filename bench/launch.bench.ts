@@ -29,7 +29,7 @@ import { BundleKeys, CatalogPattern } from '@imagemart/contracts';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
 import { createObjectStore } from '@imagemart/object-store';
 import { createTestDatabase, createTestRedisPrefix, waitFor } from '@imagemart/testing';
-import { runIfMain, stopChild } from './support/process.js';
+import { childNodeArgs, runIfMain, stopChild } from './support/process.js';
 
 const CONNECTIONS = 100;
 const DURATION_S = 20;
@@ -72,7 +72,7 @@ export async function run(): Promise<Record<string, unknown>> {
       RATE_LIMIT_PER_KEY_PER_MINUTE: '10000000',
     };
     for (const name of ['permission', 'billing', 'catalog', 'storefront-api']) {
-      running.set(name, spawn(process.execPath, [`dist/apps/${name}/src/main.js`], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] }));
+      running.set(name, spawn(process.execPath, [...childNodeArgs(), `dist/apps/${name}/src/main.js`], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] }));
     }
     const base = `http://127.0.0.1:${port}`;
     await waitFor(async () => ((await fetch(`${base}/v1/pricing/instance-types`).catch(() => undefined))?.status === 200 ? true : undefined), {

@@ -252,6 +252,40 @@ describe('OutboxRelay', () => {
     expect(await queue.count()).toBe(3);
   });
 
+  it("adds each queue's jobs in one bulk, in the order they were written, when events for two queues interleave", async () => {
+    const [first, second] = [newQueue(), newQueue()];
+    const bulks: string[][] = [];
+    const bulkCounting = (queue: Queue<DomainEventJob>): OutboxQueue => ({
+      add: (name, data, opts) => queue.add(name, data, opts),
+      addBulk: (jobs) => {
+        bulks.push(jobs.map((j) => j.opts.jobId));
+        return queue.addBulk(jobs);
+      },
+    });
+    const byName = new Map([
+      [first.name, bulkCounting(first)],
+      [second.name, bulkCounting(second)],
+    ]);
+    const ids = await db.prisma.$transaction(async (tx) => {
+      const written: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const queue = i % 2 === 0 ? first.name : second.name;
+        written.push(await appendOutboxEvent(tx, 'permission', { type: 'test.event.happened', queue, payload: { i } }));
+      }
+      return written;
+    });
+    const relay = newRelay(bulkCounting(first), { queues: (name) => byName.get(name) ?? bulkCounting(first) });
+
+    await expect(relay.relayOnce()).resolves.toEqual({ published: 6, failed: 0 });
+    expect(bulks).toEqual([
+      [ids[0], ids[2], ids[4]],
+      [ids[1], ids[3], ids[5]],
+    ]);
+    const order = async (queue: Queue<DomainEventJob>) => (await queue.getJobs(['wait'], 0, -1, true)).map((j) => (j.data.payload as { i: number }).i);
+    expect(await order(first)).toEqual([0, 2, 4]);
+    expect(await order(second)).toEqual([1, 3, 5]);
+  });
+
   it('relays continuously once started, and purges published events past their retention', async () => {
     const queue = newQueue();
     const relay = newRelay(queue, { intervalMs: 20, retentionMs: 60_000 });

@@ -61,6 +61,8 @@ export async function appendOutboxEvent(
 /** The part of a BullMQ `Queue` the relay uses. */
 export interface OutboxQueue {
   add(name: string, data: DomainEventJob, opts: { jobId: string }): Promise<unknown>;
+  /** Several jobs in one Redis round trip, in order (a BullMQ `Queue` has it); without it the relay adds one at a time. */
+  addBulk?(jobs: { name: string; data: DomainEventJob; opts: { jobId: string } }[]): Promise<unknown>;
 }
 
 /** pino's calling convention; a pino `Logger` fits. */
@@ -169,29 +171,7 @@ export class OutboxRelay {
            ORDER BY created_at, id
            LIMIT ${this.batchSize}
              FOR UPDATE SKIP LOCKED`;
-        const published: string[] = [];
-        let failed = 0;
-        // One at a time, so jobs reach the queue in the order the events were written.
-        for (const row of rows) {
-          try {
-            // Should a late add still land, the retry carries the same job id and BullMQ ignores it.
-            await withTimeout(
-              this.options.queues(row.queue).add(row.type, toJob(row), { jobId: row.id }),
-              this.addTimeoutMs,
-              `Queue ${row.queue} did not accept the job within ${this.addTimeoutMs} ms`,
-            );
-            published.push(row.id);
-          } catch (err) {
-            // Redis is away: not the event's fault, so no attempt is counted; the rest of the
-            // batch would fail the same way. The next poll tries again.
-            if (isUnreachable(err)) {
-              this.logger.warn({ schema: this.options.schema, queue: row.queue, err }, 'Queue unreachable; relay paused');
-              break;
-            }
-            failed++;
-            await this.recordFailure(tx, row, err);
-          }
-        }
+        const { published, failed } = await this.deliver(tx, rows);
         if (published.length) {
           await tx.$executeRaw`
             UPDATE ${this.table} SET published_at = now(), updated_at = now()
@@ -202,6 +182,55 @@ export class OutboxRelay {
       // The transaction spans the Redis calls of one batch; a batch stops at its first timeout.
       { maxWait: 10_000, timeout: 30_000 + this.addTimeoutMs },
     );
+  }
+
+  /**
+   * Adds the rows' jobs, each queue's in the order its events were written: all of a queue's rows
+   * in one bulk add, or one at a time where the queue cannot take a bulk or refused one (to learn
+   * which row it was; BullMQ ignores a job id it holds already, so jobs the bulk did add are not
+   * doubled). Stops at the first sign that Redis is away: the next poll tries again.
+   */
+  private async deliver(tx: Prisma.TransactionClient, rows: OutboxRow[]): Promise<{ published: string[]; failed: number }> {
+    const published: string[] = [];
+    let failed = 0;
+    const paused = (queue: string, err: unknown) => {
+      // Redis is away: not the event's fault, so no attempt is counted.
+      this.logger.warn({ schema: this.options.schema, queue, err }, 'Queue unreachable; relay paused');
+      return { published, failed };
+    };
+    for (const run of runsByQueue(rows)) {
+      const name = run[0].queue;
+      const queue = this.options.queues(name);
+      if (run.length > 1 && queue.addBulk) {
+        try {
+          // Should a late add still land, the retry carries the same job ids and BullMQ ignores them.
+          await withTimeout(
+            queue.addBulk(run.map((row) => ({ name: row.type, data: toJob(row), opts: { jobId: row.id } }))),
+            this.addTimeoutMs,
+            `Queue ${name} did not accept ${run.length} jobs within ${this.addTimeoutMs} ms`,
+          );
+          published.push(...run.map((row) => row.id));
+          continue;
+        } catch (err) {
+          if (isUnreachable(err)) return paused(name, err);
+        }
+      }
+      for (const row of run) {
+        try {
+          await withTimeout(
+            queue.add(row.type, toJob(row), { jobId: row.id }),
+            this.addTimeoutMs,
+            `Queue ${name} did not accept the job within ${this.addTimeoutMs} ms`,
+          );
+          published.push(row.id);
+        } catch (err) {
+          if (isUnreachable(err)) return paused(name, err);
+          failed++;
+          await this.recordFailure(tx, row, err);
+        }
+      }
+    }
+    return { published, failed };
   }
 
   /** Deletes events published more than `olderThanMs` ago. Returns how many. */
@@ -246,6 +275,20 @@ export class OutboxRelay {
       if (!more) await sleep(this.intervalMs, undefined, { signal }).catch(() => undefined);
     }
   }
+}
+
+/**
+ * The rows for each queue, in the order they were written. Each queue gets its jobs in order;
+ * there is no order between queues to keep, since each has its own consumers.
+ */
+function runsByQueue(rows: OutboxRow[]): OutboxRow[][] {
+  const runs = new Map<string, OutboxRow[]>();
+  for (const row of rows) {
+    const run = runs.get(row.queue);
+    if (run) run.push(row);
+    else runs.set(row.queue, [row]);
+  }
+  return [...runs.values()];
 }
 
 function toJob(row: OutboxRow): DomainEventJob {
@@ -300,7 +343,29 @@ export async function publishDomainEvent<T extends DomainEventType>(
   schema: OutboxSchema,
   event: NewDomainEvent<T>,
 ): Promise<void> {
-  for (const queue of EVENT_ROUTES[event.type]) {
-    await appendOutboxEvent(tx, schema, { type: event.type, queue, payload: event.payload, requestId: event.requestId });
-  }
+  for (const routed of routeDomainEvent(event)) await appendOutboxEvent(tx, schema, routed);
+}
+
+/** A domain event as the outbox rows it becomes: one per queue that subscribes to its type. */
+export function routeDomainEvent<T extends DomainEventType>(event: NewDomainEvent<T>): NewOutboxEvent[] {
+  return EVENT_ROUTES[event.type].map((queue) => ({
+    type: event.type,
+    queue,
+    payload: event.payload,
+    ...(event.requestId ? { requestId: event.requestId } : {}),
+  }));
+}
+
+/** An outbox row as SQL written in the database takes it (JSON, snake_case; see the catalog's launch functions). */
+export interface OutboxRecord {
+  id: string;
+  type: string;
+  queue: string;
+  payload: unknown;
+  request_id: string | null;
+}
+
+/** Outbox rows for SQL that writes them itself, in the given order; events without an id get a fresh UUID. */
+export function outboxRecords(events: readonly NewOutboxEvent[]): OutboxRecord[] {
+  return events.map((e) => ({ id: e.id ?? randomUUID(), type: e.type, queue: e.queue, payload: e.payload ?? null, request_id: e.requestId ?? null }));
 }

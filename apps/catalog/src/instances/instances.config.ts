@@ -13,6 +13,11 @@ export const instancesConfigShape = {
   INSTANCE_LAUNCH_REFILL_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(5),
   /** How long the platform keeps billing's instance types and prices before asking again. */
   INSTANCE_TYPE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /**
+   * How long a launch keeps an available image's record (owner, product codes, manifest) before
+   * reading it again; 0 reads it every time. The launch statement checks the state at commit.
+   */
+  LAUNCH_IMAGE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
   /** How long a launch waits for billing's prices and the permission decision, each. */
   LAUNCH_RPC_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(2_000),
   /**

@@ -20,7 +20,7 @@ import {
   type LaunchDecisionRequest,
   type PricingQuoteResponse,
 } from '@imagemart/contracts';
-import { OutboxRelay } from '@imagemart/database';
+import { OutboxRelay, outboxRecords } from '@imagemart/database';
 import { DomainException, QueueRegistry, RedisStreamsServer } from '@imagemart/messaging';
 import { createObjectStore, type ObjectStore } from '@imagemart/object-store';
 import { requestContext } from '@imagemart/observability';
@@ -35,6 +35,7 @@ import {
 import { CatalogModule } from '../catalog.module.js';
 import { catalogConfigSchema, type CatalogConfig } from '../catalog.config.js';
 import { ImagesService } from '../images/images.service.js';
+import { InstancesRepository } from './instances.repository.js';
 import { InstancesService } from './instances.service.js';
 import { LaunchRateLimiter } from './launch-rate.limiter.js';
 
@@ -307,6 +308,100 @@ describe('launch', () => {
       ['pending', null, 1],
       ['terminated', null, 2],
     ]);
+  });
+});
+
+describe('the launch and change statements', () => {
+  it('writes nothing for a launch whose image stopped being available after the launch read it', async () => {
+    const repo = moduleRef.get(InstancesRepository);
+    const image = await images.register(seller, {
+      name: 'deregistered-in-the-race',
+      architecture: 'x86_64',
+      virtualizationType: 'hvm',
+      rootDeviceType: 'ebs',
+      blockDeviceMappings: [],
+      platform: 'linux',
+      productCodes: [],
+    });
+    // The launch read it available; the deregister commits before the launch does.
+    await db.prisma.catalogImage.update({ where: { id: image.imageId }, data: { state: 'deregistered' } });
+    const now = new Date();
+    const reservation = {
+      id: 'r-0123456789abcdef0',
+      accountId: buyer.accountId,
+      clientToken: null,
+      requestDigest: 'a'.repeat(64),
+      imageId: image.imageId,
+      instanceType: 't3.micro',
+      instanceCount: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const instance = {
+      id: 'i-0123456789abcdef0',
+      reservationId: reservation.id,
+      launchIndex: 0,
+      accountId: buyer.accountId,
+      imageId: image.imageId,
+      sellerId: seller.accountId,
+      productCode: null,
+      instanceType: 't3.micro',
+      state: 'pending',
+      stateReasonCode: 'Launch.Accepted',
+      stateReasonMessage: 'accepted',
+      stateChangedAt: now,
+      runningAt: null,
+      stoppedAt: null,
+      manifestLocation: null,
+      revision: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const event = outboxRecords([{ type: 'catalog.instance.changed', queue: 'billing-events', payload: { instanceId: instance.id } }]);
+
+    await expect(repo.reserve(reservation, [instance], event, 100)).resolves.toEqual({ outcome: 'unavailable' });
+    expect(await db.prisma.catalogReservation.count({ where: { id: reservation.id } })).toBe(0);
+    expect(await db.prisma.catalogInstance.count({ where: { id: instance.id } })).toBe(0);
+    expect(await db.prisma.catalogOutboxEvent.count({ where: { id: event[0].id } })).toBe(0);
+    expect((await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: image.imageId } })).launchCount).toBe(0n);
+  });
+
+  it('refuses to launch an image deregistered since a launch kept its record, launching nothing', async () => {
+    const image = await images.register(seller, {
+      name: 'deregistered-after-a-launch',
+      architecture: 'x86_64',
+      virtualizationType: 'hvm',
+      rootDeviceType: 'ebs',
+      blockDeviceMappings: [],
+      platform: 'linux',
+      productCodes: [],
+    });
+    await images.setState({ imageId: image.imageId, state: 'available', manifestLocation: BundleKeys.manifest(image.imageId), imageSize: 1 });
+    await launch(other, { imageId: image.imageId });
+    await asRequest(() => images.deregister(seller, image.imageId));
+    const before = await db.prisma.catalogInstance.count({ where: { imageId: image.imageId } });
+
+    expect(await codeOf(launch(other, { imageId: image.imageId }))).toBe(ErrorCode.InvalidAMIIDUnavailable);
+    expect(await db.prisma.catalogInstance.count({ where: { imageId: image.imageId } })).toBe(before);
+  });
+
+  it('writes a state change and its events only over the revision it was computed from', async () => {
+    const repo = moduleRef.get(InstancesRepository);
+    const [launched] = (await launch(other, { imageId })).instances;
+    const row = await db.prisma.catalogInstance.findUniqueOrThrow({ where: { id: launched.instanceId } });
+    const now = new Date();
+    const stale = outboxRecords([{ type: 'catalog.instance.changed', queue: 'billing-events', payload: { instanceId: row.id } }]);
+    const next = { ...row, state: 'terminated', stateChangedAt: now, stoppedAt: now, revision: row.revision + 1, updatedAt: now };
+
+    // Someone else changed it since it was read: nothing is written.
+    await expect(repo.change(next, row.revision - 1, stale)).resolves.toBe(false);
+    expect(await db.prisma.catalogOutboxEvent.count({ where: { id: stale[0].id } })).toBe(0);
+    expect((await db.prisma.catalogInstance.findUniqueOrThrow({ where: { id: row.id } })).revision).toBe(row.revision);
+
+    const fresh = outboxRecords([{ type: 'catalog.instance.changed', queue: 'billing-events', payload: { instanceId: row.id } }]);
+    await expect(repo.change(next, row.revision, fresh)).resolves.toBe(true);
+    expect(await db.prisma.catalogOutboxEvent.count({ where: { id: fresh[0].id } })).toBe(1);
+    expect(await db.prisma.catalogInstance.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ state: 'terminated', revision: row.revision + 1 });
   });
 });
 

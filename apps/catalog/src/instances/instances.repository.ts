@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Prisma, PrismaClient, withPrismaErrors, type CatalogInstance, type CatalogReservation } from '@imagemart/database';
+import { Prisma, PrismaClient, withPrismaErrors, type CatalogInstance, type CatalogReservation, type OutboxRecord } from '@imagemart/database';
 import type { InstanceRow } from './instance.view.js';
 
 export type Tx = Prisma.TransactionClient | PrismaClient;
@@ -33,8 +33,53 @@ export interface InstanceListQuery {
   limit: number;
 }
 
-/** Key space of the per-account launch lock (pg_advisory_xact_lock's first key). */
-const LAUNCH_LOCK_CLASS = 0x696e73; // "ins"
+/** What catalog.launch_reserve did: wrote the launch, found an earlier one, or refused it. */
+export type ReserveOutcome =
+  | { outcome: 'created'; live: number }
+  | { outcome: 'replay'; reservationId: string }
+  | { outcome: 'limit'; live: number }
+  | { outcome: 'unavailable' };
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+
+/** A reservation row as the database's JSON functions take it. */
+function reservationRecord(r: CatalogReservation) {
+  return {
+    id: r.id,
+    account_id: r.accountId,
+    client_token: r.clientToken,
+    request_digest: r.requestDigest,
+    image_id: r.imageId,
+    instance_type: r.instanceType,
+    instance_count: r.instanceCount,
+    created_at: iso(r.createdAt),
+    updated_at: iso(r.updatedAt),
+  };
+}
+
+/** An instance row as the database's JSON functions take it. */
+function instanceRecord(i: CatalogInstance) {
+  return {
+    id: i.id,
+    reservation_id: i.reservationId,
+    launch_index: i.launchIndex,
+    account_id: i.accountId,
+    image_id: i.imageId,
+    seller_id: i.sellerId,
+    product_code: i.productCode,
+    instance_type: i.instanceType,
+    state: i.state,
+    state_reason_code: i.stateReasonCode,
+    state_reason_message: i.stateReasonMessage,
+    state_changed_at: iso(i.stateChangedAt),
+    running_at: iso(i.runningAt),
+    stopped_at: iso(i.stoppedAt),
+    manifest_location: i.manifestLocation,
+    revision: i.revision,
+    created_at: iso(i.createdAt),
+    updated_at: iso(i.updatedAt),
+  };
+}
 
 const withClientToken = { reservation: { select: { clientToken: true } } } as const;
 type WithReservation = CatalogInstance & { reservation: { clientToken: string | null } };
@@ -44,14 +89,6 @@ const toRow = ({ reservation, ...instance }: WithReservation): InstanceRow => ({
 @Injectable()
 export class InstancesRepository {
   constructor(private readonly prisma: PrismaClient) {}
-
-  /**
-   * Serializes the launches of one account until the transaction ends, so that counting its
-   * live instances and inserting new ones cannot interleave with another launch of the account.
-   */
-  async lockAccount(accountId: string, tx: Prisma.TransactionClient): Promise<void> {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${LAUNCH_LOCK_CLASS}::int, hashtext(${accountId}))`;
-  }
 
   findReservation(id: string, tx: Tx = this.prisma): Promise<CatalogReservation | null> {
     return tx.catalogReservation.findUnique({ where: { id } });
@@ -66,29 +103,50 @@ export class InstancesRepository {
     return rows.map(toRow);
   }
 
-  /** Pending and running instances of an account: what its running-instance limit counts. */
-  countLive(accountId: string, tx: Tx = this.prisma): Promise<number> {
-    return tx.catalogInstance.count({ where: { accountId, state: { in: ['pending', 'running'] } } });
+  /**
+   * A whole launch in one statement (catalog.launch_reserve): under the account's launch lock,
+   * answers an earlier reservation with the same id or client token; else checks the running
+   * limit and that the image is still available, and writes the reservation, its instances, the
+   * outbox rows and the image's launch count. Nothing is written unless the outcome is `created`.
+   */
+  async reserve(
+    reservation: CatalogReservation,
+    instances: readonly CatalogInstance[],
+    events: readonly OutboxRecord[],
+    runningLimit: number,
+  ): Promise<ReserveOutcome> {
+    const rows = await withPrismaErrors(
+      () => this.prisma.$queryRaw<{ outcome: string; live: bigint; reservation_id: string | null }[]>`
+        SELECT outcome, live, reservation_id FROM "catalog"."launch_reserve"(
+          ${reservation.accountId}, ${JSON.stringify(reservationRecord(reservation))}::jsonb,
+          ${JSON.stringify(instances.map(instanceRecord))}::jsonb, ${JSON.stringify(events)}::jsonb, ${runningLimit}::int)`,
+    );
+    const row = rows[0];
+    switch (row?.outcome) {
+      case 'created':
+        return { outcome: 'created', live: Number(row.live) };
+      case 'replay':
+        return { outcome: 'replay', reservationId: row.reservation_id ?? '' };
+      case 'limit':
+        return { outcome: 'limit', live: Number(row.live) };
+      case 'unavailable':
+        return { outcome: 'unavailable' };
+      default:
+        throw new Error(`catalog.launch_reserve answered ${JSON.stringify(row)}`);
+    }
   }
 
-  /** One reservation and its instances, all pending, created at `now`; in launch index order. */
-  async create(reservation: NewReservation, instances: NewInstance[], now: Date, reason: { code: string; message: string }, tx: Prisma.TransactionClient): Promise<CatalogInstance[]> {
-    await withPrismaErrors(() => tx.catalogReservation.create({ data: { ...reservation, createdAt: now } }));
-    return withPrismaErrors(() =>
-      tx.catalogInstance.createManyAndReturn({
-        data: instances.map((i) => ({
-          ...i,
-          reservationId: reservation.id,
-          accountId: reservation.accountId,
-          state: 'pending',
-          stateReasonCode: reason.code,
-          stateReasonMessage: reason.message,
-          stateChangedAt: now,
-          revision: 1,
-          createdAt: now,
-        })),
-      }),
-    ).then((rows) => rows.sort((a, b) => a.launchIndex - b.launchIndex));
+  /**
+   * Writes `next` (the whole next version of an instance) and its outbox rows in one statement,
+   * if the stored row is still at `expectedRevision`. False: someone changed it first.
+   */
+  async change(next: CatalogInstance, expectedRevision: number, events: readonly OutboxRecord[]): Promise<boolean> {
+    const rows = await withPrismaErrors(
+      () => this.prisma.$queryRaw<{ changed: boolean }[]>`
+        SELECT "catalog"."instance_change"(${JSON.stringify(instanceRecord(next))}::jsonb, ${expectedRevision}::int,
+                                           ${JSON.stringify(events)}::jsonb) AS changed`,
+    );
+    return rows[0]?.changed === true;
   }
 
   async findOwned(accountId: string, id: string, tx: Tx = this.prisma): Promise<InstanceRow | null> {
@@ -98,18 +156,6 @@ export class InstancesRepository {
 
   findById(id: string, tx: Tx = this.prisma): Promise<CatalogInstance | null> {
     return tx.catalogInstance.findUnique({ where: { id } });
-  }
-
-  /** Locks the instance row for the rest of the transaction. */
-  async lock(id: string, tx: Prisma.TransactionClient): Promise<CatalogInstance | null> {
-    const rows = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "catalog"."instance" WHERE id = ${id} FOR UPDATE`;
-    if (!rows[0]) return null;
-    return tx.catalogInstance.findUnique({ where: { id } });
-  }
-
-  /** Applies a change and counts one revision more. */
-  update(id: string, data: Prisma.CatalogInstanceUncheckedUpdateInput, tx: Tx = this.prisma): Promise<CatalogInstance> {
-    return withPrismaErrors(() => tx.catalogInstance.update({ where: { id }, data: { ...data, revision: { increment: 1 } } }));
   }
 
   /** A page of an account's instances, newest first (ties by id, descending). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG } from '@imagemart/config';
-import { Prisma, PrismaClient, appendOutboxEvent, publishDomainEvent, type CatalogInstance } from '@imagemart/database';
+import { outboxRecords, routeDomainEvent, type CatalogImage, type CatalogInstance, type CatalogReservation, type NewOutboxEvent } from '@imagemart/database';
 import {
   DomainEventType,
   ErrorCode,
@@ -45,6 +45,12 @@ const imageNotFound = (imageId: string) => new DomainException(ErrorCode.Invalid
 const imageUnavailable = (imageId: string, state: string) =>
   new DomainException(ErrorCode.InvalidAMIIDUnavailable, `The image '${imageId}' is ${state} and cannot be launched.`);
 
+/** Image records a catalog process keeps for launches, at most. */
+const LAUNCHABLE_KEPT = 10_000;
+
+/** Tries of a state change that finds the instance changed by someone else meanwhile. */
+const CHANGE_ATTEMPTS = 5;
+
 /** The page token: the last row's sort key and a digest of the filters it belongs to. */
 interface PageToken {
   t: number;
@@ -60,9 +66,9 @@ interface PageToken {
 @Injectable()
 export class InstancesService {
   private readonly logger = new Logger(InstancesService.name);
+  private readonly launchable = new Map<string, { expires: number; image: CatalogImage }>();
 
   constructor(
-    private readonly prisma: PrismaClient,
     private readonly instances: InstancesRepository,
     private readonly images: ImagesRepository,
     private readonly upstream: LaunchUpstreamClient,
@@ -87,7 +93,7 @@ export class InstancesService {
     if (earlier) return earlier;
 
     await this.rate.take(accountId);
-    const image = await this.images.findById(body.imageId);
+    const image = await this.imageForLaunch(body.imageId);
     if (!image) throw imageNotFound(body.imageId);
     const decision = await this.upstream.decide(accountId, body.imageId);
     if (!decision.allowed) throw await this.refusal(decision, accountId, body.imageId, image.state);
@@ -97,52 +103,85 @@ export class InstancesService {
     await this.upstream.checkInstanceType(body.instanceType, productCode);
 
     const requestId = requestContext.requestId();
-    const outcome = await this.prisma.$transaction(async (tx) => {
-      await this.instances.lockAccount(accountId, tx);
-      // A launch with the same token that committed while this one was being checked.
-      const raced = await this.replay(accountId, reservationId, digest, body.clientToken, tx);
-      if (raced) return raced;
-      const live = await this.instances.countLive(accountId, tx);
-      if (live + body.count > this.config.INSTANCE_RUNNING_LIMIT) {
+    const now = new Date();
+    const clientToken = body.clientToken ?? null;
+    const reservation: CatalogReservation = {
+      id: reservationId,
+      accountId,
+      clientToken,
+      requestDigest: digest,
+      imageId: image.id,
+      instanceType: body.instanceType,
+      instanceCount: body.count,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const created: CatalogInstance[] = Array.from({ length: body.count }, (_, launchIndex) => ({
+      id: instanceIdFor(reservationId, launchIndex),
+      reservationId,
+      launchIndex,
+      accountId,
+      imageId: image.id,
+      sellerId: image.ownerId,
+      productCode,
+      instanceType: body.instanceType,
+      state: 'pending',
+      stateReasonCode: StateReason.pending.code,
+      stateReasonMessage: StateReason.pending.message,
+      stateChangedAt: now,
+      runningAt: null,
+      stoppedAt: null,
+      manifestLocation: image.manifestLocation,
+      revision: 1,
+      createdAt: now,
+      updatedAt: now,
+    }));
+    const events = created.flatMap((instance) => [
+      ...this.changedEvents(instance, requestId),
+      this.hostJob(InstanceHostJobName.start, instance.id, requestId),
+    ]);
+    // One statement: the lock, the replay and quota checks, every row, the image's launch count.
+    const reserved = await this.instances.reserve(reservation, created, outboxRecords(events), this.config.INSTANCE_RUNNING_LIMIT);
+    switch (reserved.outcome) {
+      case 'created':
+        return this.resultOf(reservationId, clientToken, accountId, created.map((row) => ({ ...row, clientToken })));
+      case 'replay': {
+        // A launch with the same token (or the same request) committed while this one was checked.
+        const raced = await this.replay(accountId, reserved.reservationId, digest, body.clientToken);
+        if (!raced) throw new Error(`reservation ${reserved.reservationId} was reported and then not found`);
+        return raced;
+      }
+      case 'limit':
         throw new DomainException(
           ErrorCode.InstanceLimitExceeded,
-          `Your quota allows ${this.config.INSTANCE_RUNNING_LIMIT} pending or running instances; you have ${live} and asked for ${body.count} more.`,
+          `Your quota allows ${this.config.INSTANCE_RUNNING_LIMIT} pending or running instances; you have ${reserved.live} and asked for ${body.count} more.`,
         );
+      case 'unavailable': {
+        this.launchable.delete(image.id);
+        const current = await this.images.findById(image.id);
+        throw imageUnavailable(body.imageId, current?.state ?? 'deregistered');
       }
-      const now = new Date();
-      const created = await this.instances.create(
-        {
-          id: reservationId,
-          accountId,
-          clientToken: body.clientToken ?? null,
-          requestDigest: digest,
-          imageId: image.id,
-          instanceType: body.instanceType,
-          instanceCount: body.count,
-        },
-        Array.from({ length: body.count }, (_, launchIndex) => ({
-          id: instanceIdFor(reservationId, launchIndex),
-          launchIndex,
-          imageId: image.id,
-          sellerId: image.ownerId,
-          productCode,
-          instanceType: body.instanceType,
-          manifestLocation: image.manifestLocation,
-        })),
-        now,
-        StateReason.pending,
-        tx,
-      );
-      for (const instance of created) {
-        await this.publish(tx, instance, requestId);
-        await this.queueHostJob(tx, InstanceHostJobName.start, instance.id, requestId);
-      }
-      // Popularity, last: the image row is the one launches of an image share, so hold it briefly.
-      await this.images.addLaunches(image.id, body.count, tx);
-      const clientToken = body.clientToken ?? null;
-      return this.resultOf(reservationId, clientToken, accountId, created.map((row) => ({ ...row, clientToken })));
-    });
-    return outcome;
+    }
+  }
+
+  /**
+   * The image's record, kept LAUNCH_IMAGE_CACHE_TTL_MS while it is available: what a launch reads
+   * of it (owner, product codes, manifest) does not change while it is, and the launch statement
+   * checks at commit that it still is.
+   */
+  private async imageForLaunch(imageId: string): Promise<CatalogImage | null> {
+    const now = Date.now();
+    const kept = this.launchable.get(imageId);
+    if (kept && kept.expires > now) return kept.image;
+    const image = await this.images.findById(imageId);
+    const ttl = this.config.LAUNCH_IMAGE_CACHE_TTL_MS;
+    if (image?.state === 'available' && ttl > 0) {
+      if (this.launchable.size >= LAUNCHABLE_KEPT) this.launchable.clear();
+      this.launchable.set(imageId, { expires: now + ttl, image });
+    } else {
+      this.launchable.delete(imageId);
+    }
+    return image;
   }
 
   private async replay(
@@ -150,12 +189,11 @@ export class InstancesService {
     reservationId: string,
     digest: string,
     clientToken: string | undefined,
-    tx?: Prisma.TransactionClient,
   ): Promise<LaunchResult | null> {
     const reservation =
       clientToken === undefined
-        ? await this.instances.findReservation(reservationId, tx)
-        : await this.instances.findReservationByToken(accountId, clientToken, tx);
+        ? await this.instances.findReservation(reservationId)
+        : await this.instances.findReservationByToken(accountId, clientToken);
     if (!reservation || reservation.accountId !== accountId) return null;
     if (reservation.requestDigest !== digest) {
       throw new DomainException(
@@ -163,7 +201,7 @@ export class InstancesService {
         `The client token '${clientToken ?? ''}' was used for a different launch request (image, instance type or count).`,
       );
     }
-    return this.resultOf(reservation.id, reservation.clientToken, accountId, await this.instances.instancesOf(reservation.id, tx));
+    return this.resultOf(reservation.id, reservation.clientToken, accountId, await this.instances.instancesOf(reservation.id));
   }
 
   private resultOf(reservationId: string, clientToken: string | null, ownerId: string, rows: InstanceRow[]): LaunchResult {
@@ -233,26 +271,21 @@ export class InstancesService {
    * answers as it is (EC2's TerminateInstances is idempotent too).
    */
   async terminate(caller: Caller, instanceId: string): Promise<InstanceView> {
-    const requestId = requestContext.requestId();
-    await this.prisma.$transaction(async (tx) => {
-      const row = await this.instances.lock(instanceId, tx);
-      if (!row || row.accountId !== caller.accountId) throw instanceNotFound(instanceId);
-      if (row.state !== 'pending' && row.state !== 'running') return;
-      const now = new Date();
-      const changed = await this.instances.update(
-        instanceId,
-        {
-          state: 'shutting-down',
-          stateReasonCode: StateReason.userShutdown.code,
-          stateReasonMessage: StateReason.userShutdown.message,
-          stateChangedAt: now,
-          stoppedAt: now,
-        },
-        tx,
-      );
-      await this.publish(tx, changed, requestId);
-      await this.queueHostJob(tx, InstanceHostJobName.stop, instanceId, requestId);
-    });
+    const row = await this.instances.findOwned(caller.accountId, instanceId);
+    if (!row) throw instanceNotFound(instanceId);
+    const changed = await this.change(
+      row,
+      ['pending', 'running'],
+      (now) => ({
+        state: 'shutting-down',
+        stateReasonCode: StateReason.userShutdown.code,
+        stateReasonMessage: StateReason.userShutdown.message,
+        stateChangedAt: now,
+        stoppedAt: now,
+      }),
+      InstanceHostJobName.stop,
+    );
+    if (changed) return toInstanceView({ ...changed, clientToken: row.clientToken });
     return this.get(caller, instanceId);
   }
 
@@ -274,7 +307,7 @@ export class InstancesService {
       if (!(err instanceof HostLaunchFailure) && !lastAttempt) throw err;
       const reason = err instanceof HostLaunchFailure ? { code: err.code, message: err.message } : StateReason.internalError;
       this.logger.warn({ msg: 'the host could not start an instance; it is terminated', instanceId: instance.id, reason: reason.code, err: (err as Error).message });
-      await this.change(instance.id, ['pending'], (now) => ({
+      await this.change(instance, ['pending'], (now) => ({
         state: 'terminated',
         stateReasonCode: reason.code,
         stateReasonMessage: reason.message.slice(0, 1024),
@@ -283,7 +316,7 @@ export class InstancesService {
       }));
       return;
     }
-    await this.change(instance.id, ['pending'], (now) => ({
+    await this.change(instance, ['pending'], (now) => ({
       state: 'running',
       stateReasonCode: StateReason.running.code,
       stateReasonMessage: StateReason.running.message,
@@ -297,21 +330,31 @@ export class InstancesService {
     const instance = await this.instances.findById(job.instanceId);
     if (!instance || instance.state !== 'shutting-down') return;
     await this.requireDriver().stop(hostedOf(instance, instance.manifestLocation ?? ''));
-    await this.change(instance.id, ['shutting-down'], (now) => ({ state: 'terminated', stateChangedAt: now }));
+    await this.change(instance, ['shutting-down'], (now) => ({ state: 'terminated', stateChangedAt: now }));
   }
 
-  /** Applies a change to an instance still in one of `from` (else nothing), with its event. */
+  /**
+   * Applies a change to an instance still in one of `from` (else nothing, null), with its event
+   * and, if named, a host job; one statement, written only if nobody changed the instance since
+   * it was read (else it is read again and the rule applied to what is there now).
+   */
   private async change(
-    instanceId: string,
-    from: string[],
-    data: (now: Date) => Prisma.CatalogInstanceUncheckedUpdateInput,
-  ): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
-      const row = await this.instances.lock(instanceId, tx);
-      if (!row || !from.includes(row.state)) return;
-      const changed = await this.instances.update(instanceId, data(new Date()), tx);
-      await this.publish(tx, changed, requestContext.requestId());
-    });
+    read: CatalogInstance,
+    from: readonly string[],
+    data: (now: Date) => Partial<CatalogInstance>,
+    hostJobName?: string,
+  ): Promise<CatalogInstance | null> {
+    const requestId = requestContext.requestId();
+    let current: CatalogInstance | null = read;
+    for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
+      if (!current || !from.includes(current.state)) return null;
+      const now = new Date();
+      const next: CatalogInstance = { ...current, ...data(now), revision: current.revision + 1, updatedAt: now };
+      const events = [...this.changedEvents(next, requestId), ...(hostJobName ? [this.hostJob(hostJobName, next.id, requestId)] : [])];
+      if (await this.instances.change(next, current.revision, outboxRecords(events))) return next;
+      current = await this.instances.findById(read.id);
+    }
+    throw new Error(`instance ${read.id} changed under ${CHANGE_ATTEMPTS} attempts to change it`);
   }
 
   private requireDriver(): InstanceHostDriver {
@@ -321,24 +364,15 @@ export class InstancesService {
 
   // Outbox ------------------------------------------------------------------------------------------
 
-  private publish(tx: Prisma.TransactionClient, instance: CatalogInstance, requestId: string | undefined): Promise<void> {
-    return publishDomainEvent(tx, 'catalog', {
-      type: DomainEventType.instanceChanged,
-      payload: toInstanceChanged(instance),
-      ...(requestId ? { requestId } : {}),
-    });
+  /** `catalog.instance.changed` for this version of the instance, as outbox rows. */
+  private changedEvents(instance: CatalogInstance, requestId: string | undefined): NewOutboxEvent[] {
+    return routeDomainEvent({ type: DomainEventType.instanceChanged, payload: toInstanceChanged(instance), ...(requestId ? { requestId } : {}) });
   }
 
   /** A host job, relayed with the events; its id makes one start and one stop per instance. */
-  private async queueHostJob(tx: Prisma.TransactionClient, name: string, instanceId: string, requestId: string | undefined): Promise<void> {
+  private hostJob(name: string, instanceId: string, requestId: string | undefined): NewOutboxEvent {
     const payload: InstanceHostJob = { instanceId };
-    await appendOutboxEvent(tx, 'catalog', {
-      id: hostJobId(name, instanceId),
-      type: name,
-      queue: INSTANCE_HOST_QUEUE,
-      payload,
-      ...(requestId ? { requestId } : {}),
-    });
+    return { id: hostJobId(name, instanceId), type: name, queue: INSTANCE_HOST_QUEUE, payload, ...(requestId ? { requestId } : {}) };
   }
 }
 
