@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BillingPattern, type CloseMonthResult } from '@imagemart/contracts';
+import { BillingPattern, QueueName, type CloseMonthResult } from '@imagemart/contracts';
 import { sendRpc } from '@imagemart/messaging';
 import {
   createTestDatabase,
@@ -105,6 +105,8 @@ describe('month close', () => {
       accountId: me.accountId,
     });
     expect(await invoices.closed('2026-06')).toBe(true);
+    // The built-in ledger alone: nothing is asked of Stripe.
+    expect(await db.prisma.billingOutboxEvent.count({ where: { queue: QueueName.stripeSync } })).toBe(0);
   });
 
   it('refuses to close a month that has not ended', async () => {

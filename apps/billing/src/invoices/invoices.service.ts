@@ -15,6 +15,7 @@ import {
 import { DomainException } from '@imagemart/messaging';
 import { PricingRepository } from '../pricing/pricing.repository.js';
 import type { StoredProductPricing } from '../pricing/pricing.repository.js';
+import { StripeSyncQueue } from '../stripe/stripe-sync.queue.js';
 import { UsageRepository } from '../usage/usage.repository.js';
 import { BILLING_PROVIDER, type BillingProvider } from './billing-provider.js';
 import {
@@ -123,6 +124,7 @@ export class InvoicesService {
     private readonly usage: UsageRepository,
     private readonly pricing: PricingRepository,
     @Inject(BILLING_PROVIDER) private readonly provider: BillingProvider,
+    private readonly stripeSync: StripeSyncQueue,
   ) {}
 
   /** Closes `month` (`YYYY-MM`) for every buyer not yet closed. The month must have ended. */
@@ -262,6 +264,16 @@ export class InvoicesService {
             }),
           );
         }
+        // With Stripe: this month's paid usage, per instance, goes to Stripe as meter events (an
+        // outbox job, so it is sent if and only if this close commits). Read after the usage lines:
+        // a usage write committed in between reaches Stripe now and the invoice as next month's
+        // adjustment, so each bills it once.
+        await this.stripeSync.usageClosed(tx, {
+          accountId,
+          month: monthLabel(period.start),
+          start: period.start,
+          end: period.end,
+        });
         await this.invoices.markClosed(tx, period.start, accountId);
         return docs;
       },

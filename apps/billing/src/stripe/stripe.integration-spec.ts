@@ -15,6 +15,7 @@ import {
   type TestRedisPrefix,
 } from '@imagemart/testing';
 import { billingConfigSchema } from '../billing.config.js';
+import { InvoicesService } from '../invoices/invoices.service.js';
 import { PricingService } from '../pricing/pricing.service.js';
 import { SubscriptionsService } from '../subscriptions/subscriptions.service.js';
 import {
@@ -26,7 +27,11 @@ import {
   startBillingTestEnv,
   type BillingTestEnv,
 } from '../testing/billing-test-env.fixture.js';
+import { instanceEvent, newInstanceId } from '../usage/usage-event.fixture.js';
+import { UsageRepository } from '../usage/usage.repository.js';
+import { StripeSyncQueue } from './stripe-sync.queue.js';
 import { StripeSyncService } from './stripe-sync.service.js';
+import { STRIPE_USAGE_JOB, type StripeUsageJob } from './stripe-usage.job.js';
 import { StripeUsageReporter } from './stripe-usage.reporter.js';
 
 /**
@@ -534,5 +539,271 @@ describe('usage as meter events', () => {
     expect(await reporter.report({ ...usage, accountId: buyer().accountId, identifier: 'other' })).toBe(
       'skipped',
     );
+  });
+});
+
+describe('usage of a closed month', () => {
+  // October 2026, closed on 1 November at 02:00 (the usual hour of grace past).
+  const month = '2026-10';
+  const closedAt = new Date('2026-11-01T02:00:00Z');
+  const monthEnd = Date.parse('2026-11-01T00:00:00Z') / 1000;
+  const meterEvents = (identifier: string) =>
+    stripe.objects('billing.meter_event').filter((e) => e.identifier === identifier);
+  const usageJobs = async (accountId: string) =>
+    (await db.prisma.billingOutboxEvent.findMany({ where: { type: STRIPE_USAGE_JOB } }))
+      .map((row) => row.payload as unknown as StripeUsageJob)
+      .filter((job) => job.accountId === accountId);
+
+  /** Runs the outbox relay (and so the billing worker's jobs) until `done` holds. */
+  async function relayUntil<T>(done: () => T | undefined | false, what: string): Promise<T> {
+    const queues = new QueueRegistry({ url: redis.url, prefix: redis.prefix });
+    const relay = new OutboxRelay({
+      prisma: db.prisma,
+      schema: 'billing',
+      queues: (name) => queues.get(name),
+      intervalMs: 50,
+    });
+    relay.start();
+    try {
+      return await waitFor(done, { what, timeoutMs: 20_000 });
+    } finally {
+      await relay.stop();
+      await queues.close();
+    }
+  }
+
+  it("sends each instance's billed seconds once, through the outbox, however often the job runs", async () => {
+    const code = newProductCode();
+    registerProduct(code, owner.accountId);
+    await pricing.setProductPricing(owner, code, {
+      currency: 'USD',
+      instanceTypes: [
+        { instanceType: 't3.micro', markup: { amount: '0.01' } },
+        { instanceType: 'm5.large', markup: { percent: '25' } },
+      ],
+      monthlyFee: '0',
+      signUpFee: '0',
+    });
+    const me = buyer();
+    const sub = await subscribe(me.accountId, code);
+    await sync.syncSubscription(sub.id);
+    const [customer] = customersOf(me.accountId);
+    // Paid usage of a buyer Stripe does not know (their subscription never reached it): not sent.
+    const stranger = buyer();
+
+    const run = (
+      accountId: string,
+      productCode: string | null,
+      instanceType: string,
+      runningAt: string,
+      stoppedAt: string | null,
+    ) =>
+      instanceEvent({
+        accountId,
+        sellerId: owner.accountId,
+        productCode,
+        instanceType,
+        runningAt,
+        stoppedAt,
+      });
+    const runs = {
+      // Fractions of a second are dropped: 2 h.
+      hours: run(me.accountId, code, 't3.micro', '2026-10-03T10:00:00.700Z', '2026-10-03T12:00:00.200Z'),
+      // 45 s, billed as the 60 s minimum.
+      short: run(me.accountId, code, 't3.micro', '2026-10-09T08:00:00Z', '2026-10-09T08:00:45Z'),
+      // From September: only October's 1.5 h.
+      across: run(me.accountId, code, 't3.micro', '2026-09-30T23:00:00Z', '2026-10-01T01:30:00Z'),
+      // Still running: up to the end of October, 12 days.
+      running: run(me.accountId, code, 'm5.large', '2026-10-20T00:00:00Z', null),
+      // A free image: Stripe bills nothing of it.
+      free: run(me.accountId, null, 't3.micro', '2026-10-05T00:00:00Z', '2026-10-05T01:00:00Z'),
+      stranger: run(stranger.accountId, code, 't3.micro', '2026-10-05T00:00:00Z', '2026-10-05T01:00:00Z'),
+    };
+    await env.moduleRef.get(UsageRepository).upsertMany(Object.values(runs));
+    const expected = new Map([
+      [`${runs.hours.instanceId}:${month}`, { type: 't3.micro', value: '7200' }],
+      [`${runs.short.instanceId}:${month}`, { type: 't3.micro', value: '60' }],
+      [`${runs.across.instanceId}:${month}`, { type: 't3.micro', value: '5400' }],
+      [`${runs.running.instanceId}:${month}`, { type: 'm5.large', value: String(12 * 86_400) }],
+    ]);
+
+    const invoices = env.moduleRef.get(InvoicesService);
+    await invoices.closeMonth(month, closedAt);
+
+    // The close committed the job with the invoice; nothing has reached Stripe yet, so a crash
+    // now loses nothing: the relay delivers the job whenever the service is back.
+    const [job, ...more] = await usageJobs(me.accountId);
+    expect(more).toHaveLength(0);
+    expect(job).toMatchObject({ month, timestamp: monthEnd - 1 });
+    expect(
+      new Map(job.usage.map((u) => [`${u.instanceId}:${month}`, { type: u.instanceType, value: u.seconds }])),
+    ).toEqual(expected);
+    expect(job.usage.every((u) => u.productCode === code)).toBe(true);
+    expect(await usageJobs(stranger.accountId)).toHaveLength(1);
+    for (const identifier of expected.keys()) expect(meterEvents(identifier)).toHaveLength(0);
+
+    // The first answer of a meter event is lost more often than the SDK retries: the job's first
+    // attempt fails after Stripe counted it, and the job's retry replays it.
+    stripe.failNext(3, 'drop-after', /^POST \/v1\/billing\/meter_events$/);
+    await relayUntil(
+      () => [...expected.keys()].every((identifier) => meterEvents(identifier).length > 0),
+      'the worker to send the meter events',
+    );
+
+    const check = () => {
+      for (const [identifier, { type, value }] of expected) {
+        const events = meterEvents(identifier);
+        expect(events).toHaveLength(1);
+        expect(events[0]).toMatchObject({
+          event_name: `imagemart_usage.${code}.${type}`,
+          payload: { stripe_customer_id: customer.id, value },
+          timestamp: monthEnd - 1,
+        });
+      }
+      expect(
+        stripe
+          .objects('billing.meter_event')
+          .filter((e) =>
+            [runs.free.instanceId, runs.stranger.instanceId].some((id) =>
+              String(e.identifier).startsWith(id),
+            ),
+          ),
+      ).toHaveLength(0);
+    };
+    check();
+    const tries = requestsFor(/^POST \/v1\/billing\/meter_events$/).filter((r) =>
+      expected.has(String(r.params.identifier)),
+    );
+    expect(tries.filter((r) => r.failed === 'drop-after')).toHaveLength(3);
+    expect(tries.filter((r) => r.replayed).length).toBeGreaterThanOrEqual(1);
+
+    // Stripe's count of each meter is the invoice's usage line.
+    const [invoice] = (await invoices.list(me, 10)).items;
+    const lines = (await invoices.get(me, invoice.invoiceId)).lines.filter((l) => l.kind === 'usage');
+    for (const type of ['t3.micro', 'm5.large']) {
+      const line = lines.find((l) => l.productCode === code && l.instanceType === type);
+      const sent = [...expected.values()]
+        .filter((e) => e.type === type)
+        .reduce((sum, e) => sum + Number(e.value), 0);
+      expect(line?.seconds).toBe(sent);
+    }
+
+    // Closing the month again asks for nothing more.
+    const outboxBefore = await db.prisma.billingOutboxEvent.count({ where: { type: STRIPE_USAGE_JOB } });
+    await invoices.closeMonth(month, closedAt);
+    expect(await db.prisma.billingOutboxEvent.count({ where: { type: STRIPE_USAGE_JOB } })).toBe(
+      outboxBefore,
+    );
+
+    // The same job delivered again (a relay that lost its acknowledgement, a person retrying it):
+    // every event is a replay, none is counted again.
+    const sentBefore = requestsFor(/^POST \/v1\/billing\/meter_events$/).length;
+    const queues = new QueueRegistry({ url: redis.url, prefix: redis.prefix });
+    try {
+      const again = await queues.get(QueueName.stripeSync).add(
+        STRIPE_USAGE_JOB,
+        {
+          id: `again-${sub.id}`,
+          type: STRIPE_USAGE_JOB,
+          payload: job,
+          occurredAt: new Date().toISOString(),
+        },
+        { jobId: `again-${sub.id}` },
+      );
+      await waitFor(async () => (await again.getState()) === 'completed', { what: 'the job to run again' });
+    } finally {
+      await queues.close();
+    }
+    const resent = requestsFor(/^POST \/v1\/billing\/meter_events$/).slice(sentBefore);
+    expect(resent).toHaveLength(expected.size);
+    expect(resent.every((r) => r.replayed)).toBe(true);
+    check();
+  });
+
+  it('starts a retried job after the events Stripe confirmed', async () => {
+    const code = await pricedProduct();
+    const me = buyer();
+    const sub = await subscribe(me.accountId, code);
+    await sync.syncSubscription(sub.id);
+    const [first, second] = [newInstanceId(), newInstanceId()];
+    const job: StripeUsageJob = {
+      accountId: me.accountId,
+      month,
+      timestamp: monthEnd - 1,
+      usage: [
+        { instanceId: first, productCode: code, instanceType: 't3.micro', seconds: '3600' },
+        // Its meter is made on first need, and that call fails more often than the SDK retries.
+        { instanceId: second, productCode: code, instanceType: 'c5.xlarge', seconds: '120' },
+      ],
+    };
+    stripe.failNext(3, '500', /^POST \/v1\/billing\/meters$/);
+    const queues = new QueueRegistry({ url: redis.url, prefix: redis.prefix });
+    try {
+      const added = await queues.get(QueueName.stripeSync).add(
+        STRIPE_USAGE_JOB,
+        {
+          id: `progress-${sub.id}`,
+          type: STRIPE_USAGE_JOB,
+          payload: job,
+          occurredAt: new Date().toISOString(),
+        },
+        { jobId: `progress-${sub.id}` },
+      );
+      await waitFor(async () => (await added.getState()) === 'completed', { what: 'the job to complete' });
+      expect((await queues.get(QueueName.stripeSync).getJob(added.id!))?.attemptsMade).toBe(2);
+    } finally {
+      await queues.close();
+    }
+    // The first event was confirmed before the first attempt failed: the retry did not send it again.
+    const sends = (instanceId: string) =>
+      requestsFor(/^POST \/v1\/billing\/meter_events$/).filter(
+        (r) => r.params.identifier === `${instanceId}:${month}`,
+      );
+    expect(sends(first)).toHaveLength(1);
+    expect(sends(second)).toHaveLength(1);
+    expect(meterEvents(`${second}:${month}`)[0]).toMatchObject({
+      event_name: `imagemart_usage.${code}.c5.xlarge`,
+      payload: { value: '120' },
+    });
+  });
+
+  it('asks nothing of Stripe when it is not configured', async () => {
+    const me = buyer();
+    const code = await pricedProduct();
+    await env.moduleRef.get(UsageRepository).upsertMany([
+      instanceEvent({
+        instanceId: newInstanceId(),
+        accountId: me.accountId,
+        sellerId: owner.accountId,
+        productCode: code,
+        instanceType: 't3.micro',
+        runningAt: '2026-10-05T00:00:00Z',
+        stoppedAt: '2026-10-05T01:00:00Z',
+      }),
+    ]);
+    const ledgerOnly = new StripeSyncQueue(null);
+    const enabled = env.moduleRef.get(StripeSyncQueue);
+    const close = {
+      accountId: me.accountId,
+      month,
+      start: new Date('2026-10-01T00:00:00Z'),
+      end: new Date('2026-11-01T00:00:00Z'),
+    };
+    // Rolled back either way: only what the calls would write matters.
+    const written = async (queue: StripeSyncQueue) => {
+      let count = -1;
+      await db.prisma
+        .$transaction(async (tx) => {
+          await queue.usageClosed(tx, close);
+          count = (await tx.billingOutboxEvent.findMany({ where: { type: STRIPE_USAGE_JOB } })).filter(
+            (row) => (row.payload as { accountId: string }).accountId === me.accountId,
+          ).length;
+          throw new Error('rollback');
+        })
+        .catch(() => undefined);
+      return count;
+    };
+    expect(await written(ledgerOnly)).toBe(0);
+    expect(await written(enabled)).toBe(1);
   });
 });
