@@ -27,7 +27,7 @@ import {
 } from '@imagemart/contracts';
 import { createQueue, createRpcClient, sendRpc } from '@imagemart/messaging';
 import { createTestDatabase, createTestRedisPrefix } from '@imagemart/testing';
-import { runIfMain, stopChild } from './support/process.js';
+import { childNodeArgs, runIfMain, stopChild } from './support/process.js';
 
 const BUYERS = 10_000;
 const PRODUCTS = 10;
@@ -112,7 +112,7 @@ export async function run(): Promise<Record<string, number | string>> {
     const fillS = (Date.now() - fillStart) / 1000;
     process.stderr.write(`queue filled with ${EVENTS} events in ${fillS.toFixed(1)} s\n`);
 
-    service = spawn(process.execPath, [mainJs], {
+    service = spawn(process.execPath, [...childNodeArgs(), mainJs], {
       cwd: repoRoot,
       env: {
         PATH: process.env['PATH'] ?? '',

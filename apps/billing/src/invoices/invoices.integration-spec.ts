@@ -115,6 +115,30 @@ describe('month close', () => {
     );
   });
 
+  it('closes buyers together yet bills each only its own usage and its own corrections', async () => {
+    const [corrected, plain, later] = [buyer(), buyer(), buyer()];
+    const changing = newInstanceId();
+    await hours(corrected.accountId, '2025-03-10T00:00:00Z', '2025-03-10T05:00:00Z', changing, 3); // 5 h
+    await hours(plain.accountId, '2025-03-11T00:00:00Z', '2025-03-11T02:00:00Z'); // 2 h
+    await invoices.closeMonth('2025-03', new Date('2025-04-01T01:00:00Z'));
+    const march = async (who: typeof plain) => (await invoices.list(who, 10)).items.filter((i) => i.period === '2025-03').map((i) => i.total);
+    expect([await march(corrected), await march(plain), await march(later)]).toEqual([['0.10'], ['0.04'], []]);
+
+    // After March is final: the first buyer's run really lasted 7 h; the others only run in April.
+    await hours(corrected.accountId, '2025-03-10T00:00:00Z', '2025-03-10T07:00:00Z', changing, 4);
+    await hours(plain.accountId, '2025-04-02T00:00:00Z', '2025-04-02T01:00:00Z'); // 1 h
+    await hours(later.accountId, '2025-04-03T00:00:00Z', '2025-04-03T03:00:00Z'); // 3 h
+    await invoices.closeMonth('2025-04', new Date('2025-05-01T01:00:00Z'));
+
+    const april = async (who: typeof plain) => {
+      const [doc] = (await invoices.list(who, 10)).items.filter((i) => i.period === '2025-04');
+      return (await invoices.get(who, doc.invoiceId)).lines.map((l) => [l.kind, l.servicePeriod, l.seconds, l.amount]);
+    };
+    expect(await april(corrected)).toEqual([['usage_adjustment', '2025-03', 7200, '0.04']]);
+    expect(await april(plain)).toEqual([['usage', '2025-04', 3600, '0.02']]);
+    expect(await april(later)).toEqual([['usage', '2025-04', 10800, '0.06']]);
+  });
+
   it('turns a late shorter run into a credit note and a late longer one into an adjustment on the next bill', async () => {
     const me = buyer();
     const shortened = newInstanceId();

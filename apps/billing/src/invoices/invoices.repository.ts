@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { PrismaClient, type Invoice, type InvoiceLine, type Prisma } from '@imagemart/database';
+import { Prisma, PrismaClient, type Invoice, type InvoiceLine } from '@imagemart/database';
 import { decimalToMicros, microsToPercent, type InvoiceKind } from '@imagemart/contracts';
 import type { UsageGroup } from '../usage/usage.repository.js';
 import { usageKey } from '../usage/usage.repository.js';
@@ -34,6 +34,9 @@ export interface NewDocument {
   finalizedAt: Date;
 }
 
+/** A document as the close reports it. */
+export type DocumentRef = Pick<Invoice, 'id' | 'kind'>;
+
 export interface InvoiceCursor {
   createdAt: Date;
   id: string;
@@ -61,37 +64,37 @@ export class InvoicesRepository {
       ON CONFLICT DO NOTHING`;
   }
 
-  /** Takes one buyer of the month not yet closed, locked for this transaction; other replicas skip it. */
-  async claimBuyer(tx: Prisma.TransactionClient, periodStart: Date): Promise<string | null> {
+  /** Takes up to `limit` buyers of the month not yet closed, locked for this transaction; other replicas skip them. */
+  async claimBuyers(tx: Prisma.TransactionClient, periodStart: Date, limit: number): Promise<string[]> {
     const rows = await tx.$queryRaw<{ account_id: string }[]>`
       SELECT account_id FROM billing.month_close
        WHERE period_start = ${periodStart} AND closed_at IS NULL
-       LIMIT 1 FOR UPDATE SKIP LOCKED`;
-    return rows[0]?.account_id ?? null;
+       ORDER BY account_id
+       LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+    return rows.map((r) => r.account_id);
   }
 
   /**
    * Marks a buyer's month closed at the database's clock (the transaction's start, before it read
    * the usage): usage records changed after that are recounted at the next close.
    */
-  async markClosed(tx: Prisma.TransactionClient, periodStart: Date, accountId: string): Promise<void> {
+  async markClosed(tx: Prisma.TransactionClient, periodStart: Date, accountIds: readonly string[]): Promise<void> {
     await tx.$executeRaw`
       UPDATE billing.month_close SET closed_at = CURRENT_TIMESTAMP, updated_at = CURRENT_TIMESTAMP
-       WHERE period_start = ${periodStart} AND account_id = ${accountId}`;
+       WHERE period_start = ${periodStart} AND account_id = ANY(${accountIds as string[]}::text[])`;
   }
 
   async pendingBuyers(periodStart: Date): Promise<number> {
     return this.prisma.monthClose.count({ where: { periodStart, closedAt: null } });
   }
 
-  /** When the account's latest earlier month was closed, or null. */
-  async lastClosedAt(tx: Tx, accountId: string, before: Date): Promise<Date | null> {
-    const row = await tx.monthClose.findFirst({
-      where: { accountId, periodStart: { lt: before }, closedAt: { not: null } },
-      orderBy: { closedAt: 'desc' },
-      select: { closedAt: true },
-    });
-    return row?.closedAt ?? null;
+  /** When each account's latest earlier month was closed; an account never closed is absent. */
+  async lastClosedAt(tx: Tx, accountIds: readonly string[], before: Date): Promise<Map<string, Date>> {
+    const rows = await tx.$queryRaw<{ account_id: string; closed_at: Date }[]>`
+      SELECT account_id, max(closed_at) AS closed_at FROM billing.month_close
+       WHERE account_id = ANY(${accountIds as string[]}::text[]) AND period_start < ${before} AND closed_at IS NOT NULL
+       GROUP BY account_id`;
+    return new Map(rows.map((r) => [r.account_id, r.closed_at]));
   }
 
   async runCompleted(periodStart: Date): Promise<boolean> {
@@ -105,11 +108,13 @@ export class InvoicesRepository {
       ON CONFLICT (period_start) DO UPDATE SET completed_at = excluded.completed_at, updated_at = CURRENT_TIMESTAMP`;
   }
 
-  /** The account's subscriptions live at some time in [start, end). */
-  async subscriptionsIn(tx: Tx, accountId: string, start: Date, end: Date): Promise<BilledSubscription[]> {
+  /** Each account's subscriptions live at some time in [start, end); an account without is absent. */
+  async subscriptionsIn(tx: Tx, accountIds: readonly string[], start: Date, end: Date): Promise<Map<string, BilledSubscription[]>> {
     const rows = await tx.subscription.findMany({
-      where: { accountId, createdAt: { lt: end }, OR: [{ endedAt: null }, { endedAt: { gt: start } }] },
+      where: { accountId: { in: [...accountIds] }, createdAt: { lt: end }, OR: [{ endedAt: null }, { endedAt: { gt: start } }] },
+      orderBy: [{ accountId: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }],
       select: {
+        accountId: true,
         id: true,
         productCode: true,
         sellerId: true,
@@ -119,11 +124,15 @@ export class InvoicesRepository {
         currentPeriodEnd: true,
       },
     });
-    // A cancelled subscription ends with its period even if the subscription sweep has not run yet.
-    return rows.map((r) => ({
-      ...r,
-      endedAt: r.endedAt ?? (r.cancelAtPeriodEnd ? r.currentPeriodEnd : null),
-    }));
+    const byAccount = new Map<string, BilledSubscription[]>();
+    for (const { accountId, ...r } of rows) {
+      // A cancelled subscription ends with its period even if the subscription sweep has not run yet.
+      const billed = { ...r, endedAt: r.endedAt ?? (r.cancelAtPeriodEnd ? r.currentPeriodEnd : null) };
+      const list = byAccount.get(accountId);
+      if (list) list.push(billed);
+      else byAccount.set(accountId, [billed]);
+    }
+    return byAccount;
   }
 
   /** Usage seconds already billed for a month (documents not void), by product, seller and instance type. */
@@ -158,38 +167,58 @@ export class InvoicesRepository {
   }
 
   /**
-   * Writes a document as a draft with its lines, then finalises it (status open): from then on
-   * the database refuses any change to it but open → paid / void.
+   * Writes documents as drafts with their lines, then finalises them (status open): from then on
+   * the database refuses any change to them but open → paid / void. Three statements however many
+   * documents; numbers are taken in the order given.
    */
-  async createFinalized(tx: Prisma.TransactionClient, doc: NewDocument): Promise<Invoice> {
-    const id = `${doc.kind === 'invoice' ? 'in' : 'cn'}-${randomBytes(9).toString('hex').slice(0, 17)}`;
-    const month = doc.periodStart.toISOString().slice(0, 7).replace('-', '');
-    const total = doc.lines.reduce((sum, l) => sum + l.amountMicros, 0n);
+  async createFinalized(tx: Prisma.TransactionClient, docs: readonly NewDocument[]): Promise<DocumentRef[]> {
+    if (docs.length === 0) return [];
+    const finalizedAt = docs[0].finalizedAt;
+    if (docs.some((d) => d.finalizedAt.getTime() !== finalizedAt.getTime())) throw new Error('documents finalised together share their time');
+    const ids = docs.map((doc) => `${doc.kind === 'invoice' ? 'in' : 'cn'}-${randomBytes(9).toString('hex').slice(0, 17)}`);
+    const rows = docs.map((doc, i) => {
+      const month = doc.periodStart.toISOString().slice(0, 7).replace('-', '');
+      const total = doc.lines.reduce((sum, l) => sum + l.amountMicros, 0n);
+      return Prisma.sql`(${ids[i]}, 'IM-' || ${month} || '-' || lpad(nextval('billing.invoice_number_seq')::text, 7, '0'), ${doc.kind},
+              ${doc.accountId}, ${doc.periodStart}, ${doc.periodEnd}, 'draft', ${doc.currency}, ${decimal(total)}::numeric,
+              ${decimal(doc.feePercentMicros)}::numeric, ${decimal(doc.feeFixedMicros)}::numeric, ${doc.correctsId}, ${doc.finalizedAt})`;
+    });
     await tx.$executeRaw`
       INSERT INTO billing.invoice (id, number, kind, account_id, period_start, period_end, status, currency, total,
                                    platform_fee_percent, platform_fee_fixed, corrects_id, updated_at)
-      VALUES (${id}, 'IM-' || ${month} || '-' || lpad(nextval('billing.invoice_number_seq')::text, 7, '0'), ${doc.kind},
-              ${doc.accountId}, ${doc.periodStart}, ${doc.periodEnd}, 'draft', ${doc.currency}, ${decimal(total)}::numeric,
-              ${decimal(doc.feePercentMicros)}::numeric, ${decimal(doc.feeFixedMicros)}::numeric, ${doc.correctsId}, ${doc.finalizedAt})`;
-    await tx.invoiceLine.createMany({
-      data: doc.lines.map((l, position) => ({
-        invoiceId: id,
+      VALUES ${Prisma.join(rows)}`;
+    const lines = docs.flatMap((doc, i) =>
+      doc.lines.map((l, position) => ({
+        invoice_id: ids[i],
         position,
         kind: l.kind,
         description: l.description.slice(0, 200),
-        servicePeriod: l.servicePeriod,
-        productCode: l.productCode,
-        sellerId: l.sellerId,
-        subscriptionId: l.subscriptionId,
-        instanceType: l.instanceType,
-        seconds: l.seconds,
-        unitPrice: l.unitPriceMicros === null ? null : decimal(l.unitPriceMicros),
-        baseAmount: decimal(l.baseMicros),
-        sellerAmount: decimal(l.sellerMicros),
+        service_period: l.servicePeriod.toISOString(),
+        product_code: l.productCode,
+        seller_id: l.sellerId,
+        subscription_id: l.subscriptionId,
+        instance_type: l.instanceType,
+        seconds: l.seconds === null ? null : l.seconds.toString(),
+        unit_price: l.unitPriceMicros === null ? null : decimal(l.unitPriceMicros),
+        base_amount: decimal(l.baseMicros),
+        seller_amount: decimal(l.sellerMicros),
         amount: decimal(l.amountMicros),
       })),
-    });
-    return tx.invoice.update({ where: { id }, data: { status: 'open', finalizedAt: doc.finalizedAt } });
+    );
+    // Decimals and seconds travel as JSON strings, so nothing passes through a float.
+    await tx.$executeRaw`
+      INSERT INTO billing.invoice_line (id, invoice_id, position, kind, description, service_period, product_code, seller_id,
+                                        subscription_id, instance_type, seconds, unit_price, base_amount, seller_amount, amount)
+      SELECT gen_random_uuid(), invoice_id, position, kind, description, service_period, product_code, seller_id,
+             subscription_id, instance_type, seconds, unit_price, base_amount, seller_amount, amount
+        FROM jsonb_to_recordset(${JSON.stringify(lines)}::jsonb) AS l(invoice_id text, position int, kind text, description text,
+             service_period timestamptz, product_code text, seller_id text, subscription_id text, instance_type text, seconds bigint,
+             unit_price numeric, base_amount numeric, seller_amount numeric, amount numeric)`;
+    const finalized = await tx.$queryRaw<DocumentRef[]>`
+      UPDATE billing.invoice SET status = 'open', finalized_at = ${finalizedAt}, updated_at = CURRENT_TIMESTAMP
+       WHERE id = ANY(${ids}::text[]) RETURNING id, kind`;
+    const byId = new Map(finalized.map((f) => [f.id, f]));
+    return ids.map((id) => byId.get(id)!);
   }
 
   findById(id: string): Promise<InvoiceWithLines | null> {

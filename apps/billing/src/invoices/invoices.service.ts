@@ -33,13 +33,17 @@ type LoadedPrices = Prices & { products: Map<string, StoredProductPricing> };
 import {
   InvoicesRepository,
   micros,
+  type DocumentRef,
   type Invoice,
   type InvoiceCursor,
+  type NewDocument,
   type InvoiceWithLines,
 } from './invoices.repository.js';
 
-/** Buyers closed at once by one replica (each in its own transaction). */
-const CLOSE_CONCURRENCY = 4;
+/** Batches of buyers closed at once by one replica (each batch in its own transaction)... */
+const CLOSE_CONCURRENCY = 2;
+/** ...of this many buyers. */
+const CLOSE_BATCH = 100;
 /**
  * Records changed this long before a buyer's last close are looked at again: a write whose
  * timestamp was taken before that close but committed after it is not missed.
@@ -143,10 +147,10 @@ export class InvoicesService {
 
     const worker = async () => {
       for (;;) {
-        const outcome = await this.closeOneBuyer(period, prices, fee, now);
-        if (!outcome) return;
-        result.buyers++;
-        for (const doc of outcome) {
+        const batch = await this.closeBuyers(period, prices, fee, now);
+        if (!batch) return;
+        result.buyers += batch.buyers;
+        for (const doc of batch.documents) {
           if (doc.kind === 'invoice') result.invoices++;
           else result.creditNotes++;
           await this.handOn(doc.id);
@@ -196,88 +200,84 @@ export class InvoicesService {
     return toInvoiceView(row);
   }
 
-  /** Bills one buyer of the period in one transaction; null when none is left. */
-  private async closeOneBuyer(
+  /**
+   * Bills up to CLOSE_BATCH buyers of the period in one transaction, reading what they need with
+   * one statement per kind (subscriptions, usage, changes, earlier closes) and writing their
+   * documents with three; null when none is left.
+   */
+  private async closeBuyers(
     period: Period,
     prices: LoadedPrices,
     fee: { percentMicros: bigint; fixedPerBuyerMicros: bigint },
     now: Date,
-  ): Promise<Invoice[] | null> {
+  ): Promise<{ buyers: number; documents: DocumentRef[] } | null> {
     return this.prisma.$transaction(
       async (tx) => {
-        const accountId = await this.invoices.claimBuyer(tx, period.start);
-        if (!accountId) return null;
-        const lastClosed = await this.invoices.lastClosedAt(tx, accountId, period.start);
-        const [subscriptions, usage, changed] = [
-          await this.invoices.subscriptionsIn(tx, accountId, period.start, period.end),
-          await this.usage.groups(accountId, period.start, period.end, period.end, tx),
-          await this.usage.changedPeriods(
+        const accounts = await this.invoices.claimBuyers(tx, period.start, CLOSE_BATCH);
+        if (accounts.length === 0) return null;
+        const lastClosed = await this.invoices.lastClosedAt(tx, accounts, period.start);
+        const subscriptions = await this.invoices.subscriptionsIn(tx, accounts, period.start, period.end);
+        const usage = await this.usage.groupsOf(accounts, period.start, period.end, period.end, tx);
+        const since = new Map(
+          accounts.map((a) => {
+            const closed = lastClosed.get(a);
+            return [a, closed ? new Date(closed.getTime() - CHANGE_MARGIN_MS) : null] as const;
+          }),
+        );
+        const changed = await this.usage.changedPeriodsOf(since, period.start, tx);
+
+        const inputs = [];
+        for (const accountId of accounts) {
+          const recounts: PeriodRecount[] = [];
+          for (const start of changed.get(accountId) ?? []) {
+            const earlier = monthOf(start);
+            recounts.push({
+              period: start,
+              current: await this.usage.groups(accountId, earlier.start, earlier.end, earlier.end, tx),
+              billed: await this.invoices.billedUsage(tx, accountId, start),
+            });
+          }
+          inputs.push({ accountId, subscriptions: subscriptions.get(accountId) ?? [], usage: usage.get(accountId) ?? [], recounts });
+        }
+        await this.ensureProducts(
+          prices,
+          inputs.flatMap((b) => [
+            ...b.subscriptions.map((s) => s.productCode),
+            ...b.usage.map((g) => g.productCode),
+            ...b.recounts.flatMap((r) => [...r.current, ...r.billed.values()].map((g) => g.productCode)),
+          ]),
+        );
+
+        const drafts: NewDocument[] = [];
+        for (const { accountId, subscriptions: subs, usage: used, recounts } of inputs) {
+          const bill = billMonth({ period, prices, subscriptions: subs, usage: used, recounts });
+          const base = {
             accountId,
-            lastClosed && new Date(lastClosed.getTime() - CHANGE_MARGIN_MS),
-            period.start,
-            tx,
-          ),
-        ];
-        const recounts: PeriodRecount[] = [];
-        for (const start of changed) {
-          const earlier = monthOf(start);
-          recounts.push({
-            period: start,
-            current: await this.usage.groups(accountId, earlier.start, earlier.end, earlier.end, tx),
-            billed: await this.invoices.billedUsage(tx, accountId, start),
-          });
+            periodStart: period.start,
+            periodEnd: period.end,
+            currency: 'USD',
+            feePercentMicros: fee.percentMicros,
+            feeFixedMicros: fee.fixedPerBuyerMicros,
+            finalizedAt: now,
+          };
+          if (bill.invoiceLines.length > 0) drafts.push({ ...base, kind: 'invoice', correctsId: null, lines: bill.invoiceLines });
+          if (bill.creditLines.length > 0) {
+            const corrected = await this.invoices.invoiceFor(tx, accountId, latestPeriod(bill.creditLines));
+            drafts.push({ ...base, kind: 'credit_note', correctsId: corrected?.id ?? null, lines: bill.creditLines });
+          }
         }
-        await this.ensureProducts(prices, [
-          ...subscriptions.map((s) => s.productCode),
-          ...usage.map((g) => g.productCode),
-          ...recounts.flatMap((r) => [...r.current, ...r.billed.values()].map((g) => g.productCode)),
-        ]);
-        const bill = billMonth({ period, prices, subscriptions, usage, recounts });
-        const docs: Invoice[] = [];
-        const base = {
-          accountId,
-          periodStart: period.start,
-          periodEnd: period.end,
-          currency: 'USD',
-          feePercentMicros: fee.percentMicros,
-          feeFixedMicros: fee.fixedPerBuyerMicros,
-          finalizedAt: now,
-        };
-        if (bill.invoiceLines.length > 0) {
-          docs.push(
-            await this.invoices.createFinalized(tx, {
-              ...base,
-              kind: 'invoice',
-              correctsId: null,
-              lines: bill.invoiceLines,
-            }),
-          );
-        }
-        if (bill.creditLines.length > 0) {
-          const corrected = await this.invoices.invoiceFor(tx, accountId, latestPeriod(bill.creditLines));
-          docs.push(
-            await this.invoices.createFinalized(tx, {
-              ...base,
-              kind: 'credit_note',
-              correctsId: corrected?.id ?? null,
-              lines: bill.creditLines,
-            }),
-          );
-        }
+        const documents = await this.invoices.createFinalized(tx, drafts);
         // With Stripe: this month's paid usage, per instance, goes to Stripe as meter events (an
         // outbox job, so it is sent if and only if this close commits). Read after the usage lines:
         // a usage write committed in between reaches Stripe now and the invoice as next month's
         // adjustment, so each bills it once.
-        await this.stripeSync.usageClosed(tx, {
-          accountId,
-          month: monthLabel(period.start),
-          start: period.start,
-          end: period.end,
-        });
-        await this.invoices.markClosed(tx, period.start, accountId);
-        return docs;
+        for (const accountId of accounts) {
+          await this.stripeSync.usageClosed(tx, { accountId, month: monthLabel(period.start), start: period.start, end: period.end });
+        }
+        await this.invoices.markClosed(tx, period.start, accounts);
+        return { buyers: accounts.length, documents };
       },
-      { timeout: 30_000 },
+      { timeout: 60_000 },
     );
   }
 

@@ -90,9 +90,21 @@ export class UsageRepository {
     asOf: Date = to,
     tx: Tx = this.prisma,
   ): Promise<UsageGroup[]> {
+    return (await this.groupsOf([accountId], from, to, asOf, tx)).get(accountId) ?? [];
+  }
+
+  /** {@link groups} of several accounts in one statement; an account without usage is absent. */
+  async groupsOf(
+    accountIds: readonly string[],
+    from: Date,
+    to: Date,
+    asOf: Date = to,
+    tx: Tx = this.prisma,
+  ): Promise<Map<string, UsageGroup[]>> {
     const end = asOf < to ? asOf : to;
     const rows = await tx.$queryRaw<
       {
+        account_id: string;
         product_code: string | null;
         seller_id: string;
         instance_type: string;
@@ -102,30 +114,37 @@ export class UsageRepository {
     >`
       WITH runs AS (
         -- Free images' usage is one line per instance type, whoever published the image.
-        SELECT product_code, CASE WHEN product_code IS NULL THEN '' ELSE seller_id END AS seller_id, instance_type,
+        SELECT account_id, product_code, CASE WHEN product_code IS NULL THEN '' ELSE seller_id END AS seller_id, instance_type,
                date_trunc('second', running_at) AS started,
                date_trunc('second', stopped_at) AS stopped
           FROM billing.usage_record
-         WHERE account_id = ${accountId} AND running_at IS NOT NULL AND running_at < ${end}
+         WHERE account_id = ANY(${accountIds as string[]}::text[]) AND running_at IS NOT NULL AND running_at < ${end}
            AND (stopped_at IS NULL OR stopped_at >= ${from})
       ), billed AS (
-        SELECT product_code, seller_id, instance_type,
+        SELECT account_id, product_code, seller_id, instance_type,
                greatest(0, extract(epoch FROM least(coalesce(stopped, ${end}), ${end}) - greatest(started, ${from})))::bigint
                + CASE WHEN stopped >= ${from} AND stopped < ${end}
                       THEN greatest(0, ${MINIMUM_BILLED_SECONDS} - extract(epoch FROM stopped - started))::bigint
                       ELSE 0 END AS seconds
           FROM runs
       )
-      SELECT product_code, seller_id, instance_type, sum(seconds)::bigint AS seconds, count(*) FILTER (WHERE seconds > 0) AS instances
-        FROM billed GROUP BY product_code, seller_id, instance_type HAVING sum(seconds) > 0
-       ORDER BY product_code NULLS LAST, instance_type, seller_id`;
-    return rows.map((r) => ({
-      productCode: r.product_code,
-      sellerId: r.seller_id,
-      instanceType: r.instance_type,
-      seconds: BigInt(r.seconds),
-      instances: Number(r.instances),
-    }));
+      SELECT account_id, product_code, seller_id, instance_type, sum(seconds)::bigint AS seconds, count(*) FILTER (WHERE seconds > 0) AS instances
+        FROM billed GROUP BY account_id, product_code, seller_id, instance_type HAVING sum(seconds) > 0
+       ORDER BY account_id, product_code NULLS LAST, instance_type, seller_id`;
+    const byAccount = new Map<string, UsageGroup[]>();
+    for (const r of rows) {
+      const group: UsageGroup = {
+        productCode: r.product_code,
+        sellerId: r.seller_id,
+        instanceType: r.instance_type,
+        seconds: BigInt(r.seconds),
+        instances: Number(r.instances),
+      };
+      const list = byAccount.get(r.account_id);
+      if (list) list.push(group);
+      else byAccount.set(r.account_id, [group]);
+    }
+    return byAccount;
   }
 
   /**
@@ -138,14 +157,28 @@ export class UsageRepository {
     before: Date,
     tx: Tx = this.prisma,
   ): Promise<Date[]> {
-    const after = since ?? new Date(0);
-    const rows = await tx.$queryRaw<{ period: Date }[]>`
-      SELECT DISTINCT generate_series(date_trunc('month', running_at AT TIME ZONE 'UTC'),
-                                      (${before}::timestamptz AT TIME ZONE 'UTC') - interval '1 month', interval '1 month')
-                      AT TIME ZONE 'UTC' AS period
-        FROM billing.usage_record
-       WHERE account_id = ${accountId} AND updated_at > ${after} AND running_at IS NOT NULL AND running_at < ${before}
-       ORDER BY period`;
-    return rows.map((r) => r.period);
+    return (await this.changedPeriodsOf(new Map([[accountId, since]]), before, tx)).get(accountId) ?? [];
+  }
+
+  /** {@link changedPeriods} of several accounts (each with its own `since`) in one statement. */
+  async changedPeriodsOf(since: ReadonlyMap<string, Date | null>, before: Date, tx: Tx = this.prisma): Promise<Map<string, Date[]>> {
+    const accounts = [...since.keys()];
+    const after = accounts.map((a) => since.get(a) ?? new Date(0));
+    const rows = await tx.$queryRaw<{ account_id: string; period: Date }[]>`
+      SELECT DISTINCT r.account_id,
+             generate_series(date_trunc('month', r.running_at AT TIME ZONE 'UTC'),
+                             (${before}::timestamptz AT TIME ZONE 'UTC') - interval '1 month', interval '1 month')
+             AT TIME ZONE 'UTC' AS period
+        FROM billing.usage_record r
+        JOIN unnest(${accounts}::text[], ${after}::timestamptz[]) AS a(account_id, since) ON a.account_id = r.account_id
+       WHERE r.updated_at > a.since AND r.running_at IS NOT NULL AND r.running_at < ${before}
+       ORDER BY r.account_id, period`;
+    const byAccount = new Map<string, Date[]>();
+    for (const r of rows) {
+      const list = byAccount.get(r.account_id);
+      if (list) list.push(r.period);
+      else byAccount.set(r.account_id, [r.period]);
+    }
+    return byAccount;
   }
 }
