@@ -11,7 +11,6 @@
  * `BENCH_NO_BUILD=1` runs the processes already built, from `BENCH_DIST`, default dist/).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { Agent, request as httpRequest } from 'node:http';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +21,8 @@ import { createHash } from 'node:crypto';
 import { CatalogPattern, PermissionPattern } from '@imagemart/contracts';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
 import { createTestDatabase, createTestRedisPrefix, waitFor } from '@imagemart/testing';
-import { runIfMain, stopChild } from './support/process.js';
+import { openLoop, type OpenLoopResult } from './support/open-loop.js';
+import { childNodeArgs, runIfMain, stopChild } from './support/process.js';
 
 const IMAGES = 100_000;
 const ACCOUNTS = 1_000;
@@ -79,7 +79,7 @@ export async function run(): Promise<Record<string, unknown>> {
       RATE_LIMIT_PER_KEY_PER_MINUTE: String(RATE_LIMIT),
     };
     const start = (name: string, extra: Record<string, string> = {}) =>
-      running.set(name, spawn(process.execPath, [`${process.env['BENCH_DIST'] ?? 'dist'}/apps/${name}/src/main.js`], { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'inherit'] }));
+      running.set(name, spawn(process.execPath, [...childNodeArgs(), `${process.env['BENCH_DIST'] ?? 'dist'}/apps/${name}/src/main.js`], { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'inherit'] }));
     for (const name of ['permission', 'catalog', 'storefront-api']) start(name);
     const base = `http://127.0.0.1:${port}`;
     const pool = requestPool();
@@ -103,7 +103,7 @@ export async function run(): Promise<Record<string, unknown>> {
     const writer = startWriter(base);
     const checks = { bad: 0 };
     await load(base, pool, checks, { duration: 3 }); // warm-up: connections, plans, JIT
-    const fixed = await openLoop(base, pool, checks, FIXED_RATE);
+    const fixed = await fixedRate(base, pool, checks, FIXED_RATE);
     const saturated = await load(base, pool, checks, {});
     const layers = await breakdown(base, env, pool);
     writer.stop();
@@ -119,7 +119,7 @@ export async function run(): Promise<Record<string, unknown>> {
     });
     const uncachedChecks = { bad: 0 };
     await load(base, pool, uncachedChecks, { duration: 3 });
-    const uncached = await openLoop(base, pool, uncachedChecks, FIXED_RATE);
+    const uncached = await fixedRate(base, pool, uncachedChecks, FIXED_RATE);
     const uncachedSaturated = await load(base, pool, uncachedChecks, {});
     const uncachedLayers = await breakdown(base, env, pool, ['catalog_rpc_list_ms']);
 
@@ -148,8 +148,8 @@ export async function run(): Promise<Record<string, unknown>> {
       },
       seed_s: Math.round(seedSeconds * 10) / 10,
       fixed_rate: FIXED_RATE,
-      p50_ms: fixed.latency.p50,
-      p99_ms: fixed.latency.p99,
+      p50_ms: fixed.p50_ms,
+      p99_ms: fixed.p99_ms,
       fixed_rps: fixed.rps,
       fixed_errors: fixed.errors,
       rps: Math.round(saturated.requests.average),
@@ -162,8 +162,8 @@ export async function run(): Promise<Record<string, unknown>> {
       baseline_rps: Math.round(bare.requests.average),
       ratio: Math.round((saturated.requests.average / bare.requests.average) * 1000) / 1000,
       without_list_cache: {
-        p50_ms: uncached.latency.p50,
-        p99_ms: uncached.latency.p99,
+        p50_ms: uncached.p50_ms,
+        p99_ms: uncached.p99_ms,
         fixed_rps: uncached.rps,
         rps: Math.round(uncachedSaturated.requests.average),
         p99_ms_saturated: uncachedSaturated.latency.p99,
@@ -226,62 +226,25 @@ export function requestPool(): PoolEntry[] {
   return pool;
 }
 
-interface OpenLoopResult {
-  latency: { p50: number; p99: number };
-  rps: number;
-  errors: number;
-}
-
 /**
- * The fixed-rate run: an open loop that sends a request every 1/rate s whatever the answers do
- * (autocannon's overallRate paces each connection separately, so its connections fire in bursts),
- * and times each request from when it was due, so a slow answer cannot hide the ones queued
- * behind it. Requests are picked at random from the pool and checked as in {@link load}.
+ * The fixed-rate run (an open loop, see bench/support/open-loop.ts) over the pool, each request
+ * picked at random and checked as in {@link load}; up to 256 connections.
  */
-async function openLoop(base: string, pool: PoolEntry[], checks: { bad: number }, rate: number, durationS = DURATION_S): Promise<OpenLoopResult> {
-  const url = new URL(base);
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const latencies: number[] = [];
-  let errors = 0;
-  const started = performance.now();
-  const total = Math.round(rate * durationS);
-  const inFlight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    const e = pool[Math.floor(Math.random() * pool.length)];
-    inFlight.push(
-      new Promise<void>((resolve) => {
-        const req = httpRequest(
-          { host: url.hostname, port: url.port, path: e.path, agent, headers: e.key ? { authorization: `Bearer ${e.key}` } : {} },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              latencies.push(performance.now() - due);
-              if (res.statusCode !== 200 || !Buffer.concat(chunks).toString().includes('"items":[{')) {
-                checks.bad++;
-                errors++;
-              }
-              resolve();
-            });
-          },
-        );
-        req.on('error', () => {
-          errors++;
-          resolve();
-        });
-        req.end();
-      }),
-    );
-  }
-  await Promise.all(inFlight);
-  const elapsedS = (performance.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
-  return { latency: { p50: at(0.5), p99: at(0.99) }, rps: Math.round(latencies.length / elapsedS), errors };
+async function fixedRate(base: string, pool: PoolEntry[], checks: { bad: number }, rate: number): Promise<OpenLoopResult> {
+  const result = await openLoop({
+    base,
+    rate,
+    durationS: DURATION_S,
+    connections: 256,
+    next: () => {
+      const e = pool[Math.floor(Math.random() * pool.length)];
+      const headers: Record<string, string> = e.key ? { authorization: `Bearer ${e.key}` } : {};
+      return { method: 'GET', path: e.path, headers };
+    },
+    check: (status, body) => status === 200 && body.includes('"items":[{'),
+  });
+  checks.bad += result.errors;
+  return result;
 }
 
 /** Load from the pool, each request picked at random, each answer checked (200 with items). */

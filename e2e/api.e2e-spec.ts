@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@imagemart/testing';
-import { freePort, http, Platform, expectProblem } from './support/platform.js';
+import { freePort, http, httpRefusedBeforeBody, Platform, expectProblem } from './support/platform.js';
 
 /**
  * The five real processes over HTTP: authentication, accounts and keys, bad input, request ids
@@ -249,7 +249,7 @@ describe('bad input', () => {
       'UnsupportedMediaType',
     );
     const huge = JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024), email: 'a@b.test', roles: ['buyer'] });
-    expectProblem(await http(base, 'POST', '/v1/accounts', { key, rawBody: huge }), 413, 'PayloadTooLarge');
+    expectProblem(await httpRefusedBeforeBody(base, 'POST', '/v1/accounts', { key, rawBody: huge }), 413, 'PayloadTooLarge');
     const invalid = expectProblem(
       await http(base, 'POST', '/v1/accounts', { key, body: { name: '', email: 'nope', roles: ['god'], extra: 1 } }),
       400,

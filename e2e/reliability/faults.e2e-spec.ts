@@ -10,9 +10,10 @@ import { ReliabilityRecorder } from './reliability-report.js';
 
 /**
  * Faults, injected into a platform that runs on a PostgreSQL and a Redis of this file's own:
- * Redis and PostgreSQL crash and come back, a service dies while requests flow to it, the bundler
- * worker is killed in the middle of a bundle. After each the platform must recover by itself, lose
- * no job and no event, and answer every request within its timeout meanwhile.
+ * Redis and PostgreSQL crash and come back, a service dies while requests flow to it, billing dies
+ * while instances are launched and terminated, the bundler worker is killed in the middle of a
+ * bundle. After each the platform must recover by itself, lose no job and no event, and answer
+ * every request within its timeout meanwhile.
  */
 const RPC_TIMEOUT_MS = 2000;
 /** What a request may take at most while a fault is in place: its RPC budget plus slack for a loaded machine. */
@@ -83,6 +84,34 @@ async function registerImage(name: string, requestId?: string): Promise<{ status
 
 async function makeAvailable(imageId: string): Promise<void> {
   await platform.rpc('catalog', CatalogPattern.imageSetState, { imageId, state: 'available', imageSize: 1 << 20 });
+}
+
+/** A small raw image through the real upload, bundle and verify path: a bundle the simulated host can start. */
+async function publishedImage(name: string): Promise<string> {
+  const data = randomBytes(256 * 1024);
+  const created = await http(base, 'POST', '/v1/uploads', {
+    key: seller.key,
+    body: { name, architecture: 'x86_64', size: data.length, sha256: createHash('sha256').update(data).digest('hex') },
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const { uploadId, imageId } = created.body as { uploadId: string; imageId: string };
+  const put = await fetch(`${base}/v1/uploads/${uploadId}/parts/1`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${seller.key}`, 'content-type': 'application/octet-stream' },
+    body: data,
+  });
+  expect(put.status, await put.clone().text()).toBe(200);
+  expect((await http(base, 'POST', `/v1/uploads/${uploadId}/complete`, { key: seller.key })).status).toBe(200);
+  await waitFor(async () => (await http(base, 'GET', `/v1/images/${imageId}`, { key: seller.key })).body.state === 'available', {
+    timeoutMs: 60_000,
+    what: `${name} to be available`,
+  });
+  return imageId;
+}
+
+/** Seconds between two instants as billing counts them: both cut to the whole second (docs/pricing.md). */
+function billedSeconds(from: string, to: string): number {
+  return Math.floor(Date.parse(to) / 1000) - Math.floor(Date.parse(from) / 1000);
 }
 
 const buyerSees = async (imageId: string) => (await http(base, 'GET', `/v1/images/${imageId}`, { key: buyer.key })).status === 200;
@@ -203,6 +232,105 @@ describe('faults', () => {
     expect((mine.body.items as { name: string }[]).filter((i) => i.name === name)).toHaveLength(1);
     report.add({ faults_recovered: 1 });
   }, 180_000);
+
+  it('billing is killed and restarted while launches and terminations flow: every run is metered once, none lost', async () => {
+    const imageId = await publishedImage(`billing-fault-${randomUUID().slice(0, 8)}`);
+    const shared = await http(base, 'PATCH', `/v1/images/${imageId}/launch-permission`, { key: seller.key, body: { add: [{ group: 'all' }] } });
+    expect(shared.status, JSON.stringify(shared.body)).toBe(200);
+    await waitFor(async () => buyerSees(imageId), { timeoutMs: 30_000, what: 'the image to be public' });
+
+    // A buyer's launches and terminations, paced under the launch rate limit, at most 3 running at once.
+    const launched: string[] = [];
+    const running: string[] = [];
+    const samples: Sample[] = [];
+    const answers: string[] = [];
+    /** What was answered while billing was down: a termination then is metered only by the restarted process. */
+    const whileDown: string[] = [];
+    let down = false;
+    let flowing = true;
+    const timed = async (what: string, request: () => ReturnType<typeof http>) => {
+      const started = performance.now();
+      const res = await request().catch(() => ({ status: 0, body: undefined }));
+      samples.push({ status: res.status, ms: performance.now() - started });
+      answers.push(`${what} ${res.status}`);
+      if (down) whileDown.push(`${what} ${res.status}`);
+      return res;
+    };
+    const loop = (async () => {
+      while (flowing) {
+        if (running.length >= 3 || (running.length > 0 && launched.length % 2 === 0)) {
+          const id = running.shift()!;
+          const res = await timed('terminate', () => http(base, 'POST', `/v1/instances/${id}/terminate`, { key: buyer.key }));
+          if (res.status !== 200) running.unshift(id); // tried again on the next turn
+        }
+        const res = await timed('launch', () =>
+          http(base, 'POST', '/v1/instances', { key: buyer.key, body: { imageId, instanceType: 't3.micro', count: 1 } }),
+        );
+        if (res.status === 201) {
+          const id = (res.body.instances as { instanceId: string }[])[0].instanceId;
+          launched.push(id);
+          running.push(id);
+        }
+        await sleep(300);
+      }
+    })();
+
+    await sleep(3000);
+    await platform.process('billing').stop('SIGKILL');
+    down = true;
+    report.add({ faults_injected: 1 });
+    try {
+      await sleep(3000);
+    } finally {
+      platform.startProcess('billing');
+    }
+    await waitFor(async () => (await fetch(`${base}/health`).catch(() => undefined))?.status === 200, { timeoutMs: 60_000, intervalMs: 250, what: 'billing to be back' });
+    down = false;
+    await recovered('the platform after billing came back');
+    await sleep(3000);
+    flowing = false;
+    await loop;
+    expectNoHang(samples);
+    // Launches need billing's prices: while it was away they fail within the budget, and nothing else fails.
+    expect(answers.filter((a) => !/^(launch (201|503|504)|terminate 200)$/.test(a)), answers.join(', ')).toEqual([]);
+    for (const id of running.splice(0)) {
+      expect((await http(base, 'POST', `/v1/instances/${id}/terminate`, { key: buyer.key })).status).toBe(200);
+    }
+    expect(launched.length).toBeGreaterThan(5);
+    expect(whileDown, 'a termination while billing was away').toContain('terminate 200');
+
+    // Every instance ends terminated; billing then meters each run once, by the rule: per second, at least 60 s.
+    const instances = await waitFor(
+      async () => {
+        const page = await http(base, 'GET', '/v1/instances?limit=100', { key: buyer.key });
+        const items = (page.body.items as { instanceId: string; state: string; runningAt: string | null; stoppedAt: string | null }[]).filter((i) =>
+          launched.includes(i.instanceId),
+        );
+        return items.length === launched.length && items.every((i) => i.state === 'terminated') ? items : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: 'every instance to be terminated' },
+    );
+    const ran = instances.filter((i) => i.runningAt && i.stoppedAt);
+    expect(ran.length, 'instances that ran').toBeGreaterThan(0);
+    const expectedSeconds = ran.reduce((sum, i) => sum + Math.max(60, billedSeconds(i.runningAt!, i.stoppedAt!)), 0);
+    const meter = async () => {
+      const res = await http(base, 'GET', '/v1/usage', { key: buyer.key });
+      const lines = (res.body.lines ?? []) as { instances: number; seconds: number }[];
+      return { seconds: lines.reduce((s, l) => s + l.seconds, 0), instances: lines.reduce((s, l) => s + l.instances, 0) };
+    };
+    // Jobs the killed process held come back once their lock expires (BullMQ's stalled-job check).
+    const metered = await waitFor(async () => ((await meter()).seconds === expectedSeconds ? meter() : undefined), {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      what: `billing to meter ${expectedSeconds} s for ${ran.length} runs`,
+    }).catch(() => meter());
+    report.add({ events_lost: metered.seconds < expectedSeconds ? 1 : 0 });
+    expect(metered).toEqual({ seconds: expectedSeconds, instances: ran.length });
+    // Still so a moment later: nothing arrives twice.
+    await sleep(2000);
+    expect(await meter()).toEqual(metered);
+    report.add({ faults_recovered: 1 }, { name: 'billing_restart', value: { launched: launched.length, ran: ran.length, seconds: expectedSeconds, whileDown } });
+  }, 300_000);
 
   it('the bundler worker is killed in the middle of a bundle: the job is retried and the image ends available', async () => {
     const image = Buffer.concat([randomBytes(96 << 20), Buffer.alloc(96 << 20, 7)]);

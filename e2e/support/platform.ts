@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -228,4 +229,60 @@ export async function http(
     /* not JSON: keep the text */
   }
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/**
+ * Sends a request whose body the gateway refuses from its headers alone (too large, say): the
+ * headers first, and the body only if no answer has come within a second. A gateway that answers
+ * early may close the connection while a client still writes its body, which fetch reports as a
+ * failure (EPIPE) instead of the answer; a careful client (or `Expect: 100-continue`) waits.
+ */
+export function httpRefusedBeforeBody(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { key?: string; rawBody: string; contentType?: string },
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const url = new URL(`${baseUrl}${path}`);
+  const data = Buffer.from(options.rawBody);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        method,
+        host: url.hostname,
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        headers: {
+          ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
+          'content-type': options.contentType ?? 'application/json',
+          'content-length': String(data.length),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+          }
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            /* not JSON: keep the text */
+          }
+          resolve({ status: res.statusCode ?? 0, headers, body: parsed });
+          req.destroy();
+        });
+      },
+    );
+    let answered = false;
+    req.on('response', () => (answered = true));
+    req.on('error', (err) => (answered ? undefined : reject(err)));
+    req.flushHeaders();
+    setTimeout(() => (answered ? undefined : req.end(data)), 1000);
+  });
 }

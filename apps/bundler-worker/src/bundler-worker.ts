@@ -107,7 +107,7 @@ export async function startBundlerWorker(
     );
   });
 
-  const relay = new OutboxRelay({ prisma, schema: 'bundling', queues: (name) => queues.get(name), logger });
+  const relay = new OutboxRelay({ prisma, schema: 'bundling', queues: (name) => queues.get(name), logger, intervalMs: config.OUTBOX_RELAY_INTERVAL_MS });
   relay.start();
 
   // A deregistered image's bundle is deleted: the catalog says so with the image's new state.

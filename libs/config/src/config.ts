@@ -21,6 +21,12 @@ export const baseConfigSchema = z.object({
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** How long a caller waits for an RPC answer before it gives up with 504. */
   RPC_TIMEOUT_MS: positiveInt(5000),
+  /**
+   * How often a service's outbox relay looks for committed events when it has drained them: the
+   * most an event waits between its commit and its queue. Shorter spreads the relay's work and
+   * the consumers' behind it more evenly, at one small query per interval when idle.
+   */
+  OUTBOX_RELAY_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(100),
 });
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
 

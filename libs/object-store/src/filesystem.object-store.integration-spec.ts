@@ -58,6 +58,19 @@ describe('FilesystemObjectStore', () => {
     expect(await readdir(root)).toEqual([]);
   });
 
+  it('stores an object while deletes elsewhere prune the directories on its way', async () => {
+    // Each round: the only object under uploads/ is deleted (so uploads/ itself goes) while a new
+    // one is put under uploads/ beside it; the put must make uploads/ again, not fail.
+    const stored: string[] = [];
+    await store.put('uploads/u-0/part-1', Buffer.from('0'));
+    for (let i = 1; i <= 200; i++) {
+      await Promise.all([store.delete(`uploads/u-${i - 1}/part-1`), store.put(`uploads/u-${i}/part-1`, Buffer.from(String(i)))]);
+      stored.push((await readAll(await store.get(`uploads/u-${i}/part-1`))).toString());
+    }
+    expect(stored).toEqual(Array.from({ length: 200 }, (_, i) => String(i + 1)));
+    expect(await filesUnder(root)).toEqual(['uploads/u-200/part-1']);
+  });
+
   it('a key cannot be both an object and a "directory" (S3 allows it; this driver refuses)', async () => {
     await store.put('a', Buffer.from('x'));
     await expect(store.put('a/b', Buffer.from('y'))).rejects.toMatchObject({

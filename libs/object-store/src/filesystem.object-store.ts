@@ -53,6 +53,8 @@ export interface FilesystemObjectStoreOptions {
 // never show in a listing.
 const TEMP_MARK = '~tmp~';
 const META_SUFFIX = '~meta';
+/** Tries of making an object's directories while deletes elsewhere prune them. */
+const MAKE_DIRS_ATTEMPTS = 10;
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
 
 /**
@@ -371,8 +373,23 @@ export class FilesystemObjectStore implements ObjectStore {
     }
   }
 
-  /** `mkdir -p` that only ever passes through real directories: a symlink could lead out of the root. */
+  /**
+   * `mkdir -p` that only ever passes through real directories: a symlink could lead out of the root.
+   * A delete elsewhere prunes a directory the moment it is empty, possibly between this making it
+   * and making the next one in it (ENOENT): then it starts again from the root.
+   */
   private async makeDirs(segments: string[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.makeDirsOnce(segments);
+        return;
+      } catch (err) {
+        if (!isOneOf(err, 'ENOENT') || attempt === MAKE_DIRS_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async makeDirsOnce(segments: string[]): Promise<void> {
     let dir = this.root;
     for (const segment of segments) {
       dir = path.join(dir, segment);

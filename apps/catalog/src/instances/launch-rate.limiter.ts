@@ -38,7 +38,7 @@ export class LaunchRateLimiter implements OnModuleInit, OnApplicationShutdown {
   private readonly redis: Redis;
 
   constructor(@Inject(APP_CONFIG) private readonly config: CatalogConfig) {
-    this.redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    this.redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableAutoPipelining: true });
     this.redis.on('error', (err: Error) => this.logger.warn(`Redis for the launch rate: ${err.message}`));
   }
 

@@ -120,7 +120,7 @@ export class ListCache implements OnModuleInit, OnApplicationShutdown {
     this.ttlMs = config.CATALOG_LIST_CACHE_TTL_MS;
     this.maxEntries = config.CATALOG_LIST_CACHE_MAX_ENTRIES;
     this.maxBytes = config.CATALOG_LIST_CACHE_MAX_BYTES;
-    this.redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    this.redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
     this.redis.on('error', (err: Error) => this.logger.debug(`redis: ${err.message}`));
   }
 

@@ -81,7 +81,8 @@ function rateLimits(fastify: FastifyInstance, config: StorefrontConfig, logger: 
   const perAddress = config.RATE_LIMIT_PER_ADDRESS_PER_MINUTE;
   const perKey = config.RATE_LIMIT_PER_KEY_PER_MINUTE;
   if (perAddress === 0 && perKey === 0) return;
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  // Auto-pipelining: the commands of concurrent requests go out in one write.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
   redis.on('error', () => undefined); // /health reports Redis; the limits fall back to memory
   const prefix = `${config.REDIS_PREFIX}:ratelimit`;
   const byAddress = perAddress > 0 ? limiter(redis, `${prefix}:address`, perAddress) : undefined;

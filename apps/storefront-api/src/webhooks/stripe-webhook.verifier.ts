@@ -23,7 +23,10 @@ export function verifyStripeWebhook(
   try {
     event = Stripe.webhooks.constructEvent(rawBody, signature, secret, toleranceS);
   } catch (err) {
-    if (!(err instanceof Stripe.errors.StripeSignatureVerificationError)) throw err;
+    // The signature held, but the body is no event the SDK can read (not JSON, a thin v2 event).
+    if (!(err instanceof Stripe.errors.StripeSignatureVerificationError)) {
+      throw new ApiProblem(ErrorCode.MalformedRequest, 'The webhook body is not a Stripe event.');
+    }
     // Tell a stale delivery from a bad signature: checked again without the age limit, a stale one passes.
     let signedButOld = false;
     try {

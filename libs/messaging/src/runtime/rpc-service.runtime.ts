@@ -87,7 +87,13 @@ export async function startRpcService<C extends BaseConfig>(options: RpcServiceO
   });
   await app.listen();
 
-  const relay = new OutboxRelay({ prisma, schema: options.outboxSchema, queues: (name) => queues.get(name), logger });
+  const relay = new OutboxRelay({
+    prisma,
+    schema: options.outboxSchema,
+    queues: (name) => queues.get(name),
+    logger,
+    intervalMs: config.OUTBOX_RELAY_INTERVAL_MS,
+  });
   relay.start();
   const events = options.eventQueue
     ? startDomainEventConsumer({
