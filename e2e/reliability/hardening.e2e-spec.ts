@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectProblem, http, Platform, type TestAccount } from '../support/platform.js';
+import { expectProblem, http, httpRefusedBeforeBody, Platform, type TestAccount } from '../support/platform.js';
 
 /**
  * The gateway's hardening: security headers, CORS for configured origins only, rate limits per key
@@ -88,9 +88,9 @@ describe('hardening', () => {
   });
 
   it('refuses a body over the limit with 413 before reading it all', async () => {
-    const res = await http(base, 'POST', '/v1/images', {
+    const res = await httpRefusedBeforeBody(base, 'POST', '/v1/images', {
       key: buyer.key,
-      body: { name: 'big', architecture: 'x86_64', description: 'x'.repeat(128 * 1024) },
+      rawBody: JSON.stringify({ name: 'big', architecture: 'x86_64', description: 'x'.repeat(128 * 1024) }),
     });
     // The address may be limited by now too: either way a clear 4xx, never a 5xx.
     expect([413, 429]).toContain(res.status);

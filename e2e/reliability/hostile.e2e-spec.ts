@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CatalogPattern } from '@imagemart/contracts';
-import { http, Platform, type TestAccount } from '../support/platform.js';
+import { http, httpRefusedBeforeBody, Platform, type TestAccount } from '../support/platform.js';
 import { ReliabilityRecorder } from './reliability-report.js';
 
 /**
@@ -172,10 +172,9 @@ describe('hostile input', () => {
   }, 600_000);
 
   it('refuses the request ids, key shapes and sizes a hostile client sends', async () => {
-    const huge = await fetch(`${base}/v1/images`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${attacker.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'x', architecture: 'x86_64', description: 'a'.repeat(2 << 20) }),
+    const huge = await httpRefusedBeforeBody(base, 'POST', '/v1/images', {
+      key: attacker.key,
+      rawBody: JSON.stringify({ name: 'x', architecture: 'x86_64', description: 'a'.repeat(2 << 20) }),
     });
     expect(huge.status).toBe(413);
     const badId = await http(base, 'GET', '/v1/images', { key: attacker.key, headers: { 'x-request-id': `../../${randomUUID()}\u0001` } }).catch(

@@ -2,13 +2,18 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@imagemart/testing';
+import { BillingPattern } from '@imagemart/contracts';
+import { monthLabel, monthStart, PlatformClock } from '../support/clock.js';
 import { http, Platform, type TestAccount } from '../support/platform.js';
 import { ReliabilityRecorder } from './reliability-report.js';
 
 /**
  * The mixed load: browse, search, launch, terminate and small uploads at a fixed rate for a fixed
  * time (open loop: a slow answer does not slow the next request down). Errors must be zero, and
- * afterwards the usage billing metered equals, to the micro-unit, what the instances ran.
+ * afterwards the usage billing metered equals, to the micro-unit, what the instances ran; then the
+ * month is closed and every buyer's invoice totals what was metered, to the micro-unit. The
+ * processes run on the last day of the previous month (e2e/support/clock.ts), so the test can
+ * move their calendar past the month's end to close it.
  */
 const RATE = Number(process.env['LOAD_RATE'] ?? 20);
 const SECONDS = Number(process.env['LOAD_SECONDS'] ?? 60);
@@ -20,6 +25,10 @@ let base: string;
 let seller: TestAccount;
 let buyers: TestAccount[];
 let imageId: string;
+let clock: PlatformClock;
+const MINUTE = 60_000;
+const boundary = monthStart(new Date());
+const month = monthLabel(new Date(boundary.getTime() - 1));
 const report = new ReliabilityRecorder('load');
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -45,7 +54,13 @@ async function publishImage(name: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  platform = await Platform.start('load', { RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0', RATE_LIMIT_PER_KEY_PER_MINUTE: '0' });
+  // The run and its draining fit in the last hours of the previous month; the test closes it.
+  clock = new PlatformClock(new Date(boundary.getTime() - 6 * 60 * MINUTE));
+  platform = await Platform.start(
+    'load',
+    { ...clock.env(), RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0', RATE_LIMIT_PER_KEY_PER_MINUTE: '0' },
+    { billing: { MONTH_CLOSE_INTERVAL_MS: '0' } },
+  );
   base = platform.baseUrl;
   seller = await platform.createAccount(['seller']);
   buyers = await Promise.all(Array.from({ length: BUYERS }, () => platform.createAccount(['buyer'])));
@@ -63,6 +78,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await platform?.stop();
+  clock?.remove();
 });
 
 type Op = 'browse' | 'search' | 'launch' | 'terminate' | 'upload';
@@ -145,6 +161,7 @@ describe('mixed load', () => {
     expect(errors.slice(0, 10)).toEqual([]);
 
     let metered = 0;
+    const meteredTotals = new Map<string, bigint>();
     for (const buyer of buyers) {
       const ids = launched.get(buyer.key)!;
       // Wait until every instance is terminated and its final state reached billing.
@@ -177,10 +194,25 @@ describe('mixed load', () => {
         total += amount;
       }
       expect(toMicros(usage.total as string)).toBe(total);
+      meteredTotals.set(buyer.key, total);
       metered += ran.length;
     }
     report.add({}, { name: 'metered_instances', value: metered });
     expect(metered).toBeGreaterThan(0);
+
+    // The month ends; closing it bills each buyer exactly what was metered.
+    await clock.jumpTo(new Date(boundary.getTime() + 1000));
+    const closed = await platform.rpc<{ buyers: number; invoices: number }>('billing', BillingPattern.invoicesCloseMonth, { month }, 60);
+    expect(closed).toMatchObject({ buyers: buyers.filter((b) => (meteredTotals.get(b.key) ?? 0n) > 0n).length });
+    let invoiced = 0n;
+    for (const buyer of buyers) {
+      const list = await http(base, 'GET', '/v1/invoices', { key: buyer.key });
+      const invoices = (list.body.items as { period: string; kind: string; total: string }[]).filter((i) => i.period === month);
+      const total = invoices.reduce((sum, i) => sum + toMicros(i.total), 0n);
+      expect(total, `the invoice of ${buyer.id} for ${month}`).toBe(meteredTotals.get(buyer.key) ?? 0n);
+      invoiced += total;
+    }
+    report.add({}, { name: 'invoiced_micros', value: Number(invoiced) });
   }, 900_000);
 });
 
