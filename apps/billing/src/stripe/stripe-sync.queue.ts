@@ -3,12 +3,8 @@ import { appendOutboxEvent, type OutboxWriter, type Prisma } from '@imagemart/da
 import { QueueName, StripeSyncJobName, type StripeSyncSubscriptionJob } from '@imagemart/contracts';
 import { requestContext } from '@imagemart/observability';
 import { STRIPE_CLIENT } from './stripe.client.js';
-import {
-  STRIPE_USAGE_JOB,
-  USAGE_JOB_INSTANCES,
-  paidUsagePerInstance,
-  type StripeUsageJob,
-} from './stripe-usage.job.js';
+import { UsageRepository } from '../usage/usage.repository.js';
+import { STRIPE_USAGE_JOB, USAGE_JOB_INSTANCES, type StripeUsageJob } from './stripe-usage.job.js';
 import type Stripe from 'stripe';
 
 /**
@@ -19,7 +15,10 @@ import type Stripe from 'stripe';
  */
 @Injectable()
 export class StripeSyncQueue {
-  constructor(@Inject(STRIPE_CLIENT) private readonly stripe: Stripe | null) {}
+  constructor(
+    @Inject(STRIPE_CLIENT) private readonly stripe: Stripe | null,
+    private readonly usage: UsageRepository,
+  ) {}
 
   get enabled(): boolean {
     return this.stripe !== null;
@@ -49,7 +48,7 @@ export class StripeSyncQueue {
     close: { accountId: string; month: string; start: Date; end: Date },
   ): Promise<number> {
     if (!this.stripe) return 0;
-    const usage = await paidUsagePerInstance(tx, close.accountId, close.start, close.end);
+    const usage = await this.usage.paidSecondsPerInstance(close.accountId, close.start, close.end, tx);
     // The last second of the month: inside the Stripe period the month is billed in (its cycle is the calendar month).
     const timestamp = Math.floor(close.end.getTime() / 1000) - 1;
     for (let i = 0; i < usage.length; i += USAGE_JOB_INSTANCES) {

@@ -781,7 +781,7 @@ describe('usage of a closed month', () => {
         stoppedAt: '2026-10-05T01:00:00Z',
       }),
     ]);
-    const ledgerOnly = new StripeSyncQueue(null);
+    const ledgerOnly = new StripeSyncQueue(null, env.moduleRef.get(UsageRepository));
     const enabled = env.moduleRef.get(StripeSyncQueue);
     const close = {
       accountId: me.accountId,

@@ -24,6 +24,12 @@ import {
   type SubscriptionCursor,
 } from './subscriptions.repository.js';
 
+
+/**
+ * One sweep batch is one transaction of a few statements per subscription: on a busy database
+ * that can take longer than Prisma's default of 5 s.
+ */
+const SWEEP_BATCH = { maxWait: 10_000, timeout: 60_000 };
 /** `sub-` followed by 17 lowercase hex digits. */
 export const generateSubscriptionId = (): string => `sub-${randomBytes(9).toString('hex').slice(0, 17)}`;
 
@@ -207,7 +213,7 @@ export class SubscriptionsService {
           }
         }
         return ids.length;
-      });
+      }, SWEEP_BATCH);
       if (handled < batchSize) return result;
     }
   }

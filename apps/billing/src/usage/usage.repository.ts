@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { PrismaClient, type Prisma } from '@imagemart/database';
+import { Prisma, PrismaClient } from '@imagemart/database';
 import { MINIMUM_BILLED_SECONDS, type InstanceChanged } from '@imagemart/contracts';
 
 type Tx = Prisma.TransactionClient | PrismaClient;
@@ -112,25 +112,13 @@ export class UsageRepository {
         instances: bigint;
       }[]
     >`
-      WITH runs AS (
-        -- Free images' usage is one line per instance type, whoever published the image.
-        SELECT account_id, product_code, CASE WHEN product_code IS NULL THEN '' ELSE seller_id END AS seller_id, instance_type,
-               date_trunc('second', running_at) AS started,
-               date_trunc('second', stopped_at) AS stopped
-          FROM billing.usage_record
-         WHERE account_id = ANY(${accountIds as string[]}::text[]) AND running_at IS NOT NULL AND running_at < ${end}
-           AND (stopped_at IS NULL OR stopped_at >= ${from})
-      ), billed AS (
-        SELECT account_id, product_code, seller_id, instance_type,
-               greatest(0, extract(epoch FROM least(coalesce(stopped, ${end}), ${end}) - greatest(started, ${from})))::bigint
-               + CASE WHEN stopped >= ${from} AND stopped < ${end}
-                      THEN greatest(0, ${MINIMUM_BILLED_SECONDS} - extract(epoch FROM stopped - started))::bigint
-                      ELSE 0 END AS seconds
-          FROM runs
-      )
-      SELECT account_id, product_code, seller_id, instance_type, sum(seconds)::bigint AS seconds, count(*) FILTER (WHERE seconds > 0) AS instances
-        FROM billed GROUP BY account_id, product_code, seller_id, instance_type HAVING sum(seconds) > 0
-       ORDER BY account_id, product_code NULLS LAST, instance_type, seller_id`;
+      WITH ${billedRuns(Prisma.sql`account_id = ANY(${accountIds}::text[])`, from, end)}
+      SELECT account_id, product_code,
+             -- Free images' usage is one line per instance type, whoever published the image.
+             CASE WHEN product_code IS NULL THEN '' ELSE seller_id END AS seller_id, instance_type,
+             sum(seconds)::bigint AS seconds, count(*) FILTER (WHERE seconds > 0) AS instances
+        FROM billed GROUP BY account_id, product_code, 3, instance_type HAVING sum(seconds) > 0
+       ORDER BY account_id, product_code NULLS LAST, instance_type, 3`;
     const byAccount = new Map<string, UsageGroup[]>();
     for (const r of rows) {
       const group: UsageGroup = {
@@ -145,6 +133,23 @@ export class UsageRepository {
       else byAccount.set(r.account_id, [group]);
     }
     return byAccount;
+  }
+
+  /**
+   * The billed seconds of each instance of a paid product that one account ran in [from, to), by
+   * the same rule as {@link groups}: one row per instance, so the rows of a product and instance
+   * type add up to that usage line of the invoice. Free images are left out (what Stripe is sent).
+   */
+  async paidSecondsPerInstance(accountId: string, from: Date, to: Date, tx: Tx = this.prisma): Promise<InstanceUsage[]> {
+    const rows = await tx.$queryRaw<{ instance_id: string; product_code: string; instance_type: string; seconds: bigint }[]>`
+      WITH ${billedRuns(Prisma.sql`account_id = ${accountId} AND product_code IS NOT NULL`, from, to)}
+      SELECT instance_id, product_code, instance_type, seconds FROM billed WHERE seconds > 0 ORDER BY instance_id`;
+    return rows.map((r) => ({
+      instanceId: r.instance_id,
+      productCode: r.product_code,
+      instanceType: r.instance_type,
+      seconds: BigInt(r.seconds),
+    }));
   }
 
   /**
@@ -181,4 +186,37 @@ export class UsageRepository {
     }
     return byAccount;
   }
+}
+
+/** One instance's billed seconds of a paid product in a period (what Stripe's meter is sent). */
+export interface InstanceUsage {
+  instanceId: string;
+  productCode: string;
+  instanceType: string;
+  seconds: bigint;
+}
+
+/**
+ * The billing rule (docs/pricing.md, "Usage metering") as the CTEs `runs` and `billed`: every usage
+ * record matching `where` that ran in [from, end), with the seconds it is billed in that period:
+ * timestamps cut to the whole second, the part of the run inside the period, a run still going
+ * counted up to `end`, and a run shorter than MINIMUM_BILLED_SECONDS topped up to it in the period
+ * it stopped in. `billed` keeps the record's columns and adds `seconds`.
+ */
+function billedRuns(where: Prisma.Sql, from: Date, end: Date): Prisma.Sql {
+  return Prisma.sql`runs AS (
+        SELECT instance_id, account_id, product_code, seller_id, instance_type,
+               date_trunc('second', running_at) AS started,
+               date_trunc('second', stopped_at) AS stopped
+          FROM billing.usage_record
+         WHERE ${where} AND running_at IS NOT NULL AND running_at < ${end}
+           AND (stopped_at IS NULL OR stopped_at >= ${from})
+      ), billed AS (
+        SELECT instance_id, account_id, product_code, seller_id, instance_type,
+               greatest(0, extract(epoch FROM least(coalesce(stopped, ${end}), ${end}) - greatest(started, ${from})))::bigint
+               + CASE WHEN stopped >= ${from} AND stopped < ${end}
+                      THEN greatest(0, ${MINIMUM_BILLED_SECONDS} - extract(epoch FROM stopped - started))::bigint
+                      ELSE 0 END AS seconds
+          FROM runs
+      )`;
 }
