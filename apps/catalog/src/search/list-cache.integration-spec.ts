@@ -318,8 +318,11 @@ describe('image list cache', () => {
   describe('misses', () => {
     let small: ListCache;
     const q = { filters: {}, limit: 7 };
+    // A TTL long enough that a busy machine (a CI run's other workers) cannot skip a whole window
+    // of it between two polls.
+    const TTL = 1500;
     beforeAll(async () => {
-      small = new ListCache({ ...config, CATALOG_LIST_CACHE_TTL_MS: 300 }, a.moduleRef.get(ImageSearchRepository));
+      small = new ListCache({ ...config, CATALOG_LIST_CACHE_TTL_MS: TTL }, a.moduleRef.get(ImageSearchRepository));
       await small.onModuleInit();
     });
     afterAll(() => small.onApplicationShutdown());
@@ -348,14 +351,17 @@ describe('image list cache', () => {
       const load = () => Promise.resolve({ items: [], nextCursor: `v${++n}` });
       const other = { ...q, limit: 8 };
       expect((await small.page(null, other, load)).nextCursor).toBe('v1');
-      await new Promise((resolve) => setTimeout(resolve, 350)); // past the TTL, within twice it
+      await new Promise((resolve) => setTimeout(resolve, TTL + 100)); // past the TTL, within twice it
       const staleBefore = small.stats().staleHits;
       const [x, y] = await Promise.all([small.page(null, other, load), small.page(null, other, load)]);
       expect([x.nextCursor, y.nextCursor]).toEqual(['v1', 'v1']);
       expect(small.stats().staleHits).toBe(staleBefore + 2);
-      await waitFor(async () => ((await small.page(null, other, load)).nextCursor === 'v2' ? true : undefined), { what: 'the refreshed page' });
+      await waitFor(async () => ((await small.page(null, other, load)).nextCursor === 'v2' ? true : undefined), {
+        what: 'the refreshed page',
+        intervalMs: 20,
+      });
       expect(n).toBe(2); // one refresh for both stale answers
-      await new Promise((resolve) => setTimeout(resolve, 650)); // past twice the TTL: computed before answering
+      await new Promise((resolve) => setTimeout(resolve, 2 * TTL + 100)); // past twice the TTL: computed before answering
       expect((await small.page(null, other, load)).nextCursor).toBe('v3');
     });
 
@@ -364,7 +370,7 @@ describe('image list cache', () => {
       const load = () => Promise.resolve({ items: [], nextCursor: `w${++n}` });
       const other = { ...q, limit: 9 };
       await small.page(null, other, load);
-      await new Promise((resolve) => setTimeout(resolve, 350));
+      await new Promise((resolve) => setTimeout(resolve, TTL + 100));
       await small.invalidate();
       expect((await small.page(null, other, load)).nextCursor).toBe('w2');
     });

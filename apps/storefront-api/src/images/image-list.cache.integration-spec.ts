@@ -112,18 +112,24 @@ describe('gateway image list cache', () => {
   });
 
   it('answers a page past its age while one request asks again, and not past twice its age', async () => {
-    const { calls, load } = catalog([key('g4')], 300);
+    // An age long enough that a busy machine (a CI run's other workers) cannot skip a whole
+    // window of it between two polls.
+    const AGE = 1500;
+    const { calls, load } = catalog([key('g4')], AGE);
     const q = { filters: {}, limit: 5 };
     expect(cursor(await cache.page(null, q, load))).toBe('call-1');
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await new Promise((resolve) => setTimeout(resolve, AGE + 100));
     const [x, y] = await Promise.all([cache.page(null, q, load), cache.page(null, q, load)]);
     expect([cursor(x), cursor(y)]).toEqual(['call-1', 'call-1']);
-    await waitFor(async () => (cursor(await cache.page(null, q, load)) === 'call-2' ? true : undefined), { what: 'the refreshed page' });
+    await waitFor(async () => (cursor(await cache.page(null, q, load)) === 'call-2' ? true : undefined), {
+      what: 'the refreshed page',
+      intervalMs: 20,
+    });
     expect(calls.n).toBe(2);
-    await new Promise((resolve) => setTimeout(resolve, 650));
+    await new Promise((resolve) => setTimeout(resolve, 2 * AGE + 100));
     expect(cursor(await cache.page(null, q, load))).toBe('call-3');
     // Stale but moved: asked again before answering.
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await new Promise((resolve) => setTimeout(resolve, AGE + 100));
     await redis.incr(key('g4'));
     expect(cursor(await cache.page(null, q, load))).toBe('call-4');
   });
