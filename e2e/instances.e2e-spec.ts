@@ -284,7 +284,10 @@ describe('instances', () => {
       { ...base_, state: 'shutting-down', runningAt: running.runningAt, stoppedAt: first.body.stoppedAt, revision: 3 },
       { ...base_, state: 'terminated', runningAt: running.runningAt, stoppedAt: first.body.stoppedAt, revision: 4 },
     ]);
-    // Popularity: the launch counted.
-    expect((await http(base, 'GET', `/v1/images/${bundledImageId}`, { key: seller.key })).body.launchCount).toBeGreaterThanOrEqual(1);
+    // Popularity: the launch counted (folded into the image's counter within LAUNCH_COUNT_FOLD_INTERVAL_MS).
+    await waitFor(async () => ((await http(base, 'GET', `/v1/images/${bundledImageId}`, { key: seller.key })).body.launchCount as number) >= 1, {
+      timeoutMs: 10_000,
+      what: 'the launch to count for popularity',
+    });
   });
 });

@@ -127,6 +127,12 @@ const FIXTURES: { [M in Prisma.ModelName]: CreateData<M> } = {
     updatedAt: at('2026-01-02T03:04:05.124Z'),
     deregisteredAt: at('2026-01-02T03:04:05.125Z'),
   },
+  CatalogImageLaunchTally: {
+    id: 7n,
+    imageId: 'ami-0123456789abcdef0',
+    launches: 3,
+    createdAt: at('2026-01-02T03:04:05.126Z'),
+  },
   CatalogLaunchGrant: {
     id: '00000000-0000-4000-8000-000000000021',
     imageId: 'ami-0123456789abcdef0',

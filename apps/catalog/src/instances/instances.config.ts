@@ -18,6 +18,11 @@ export const instancesConfigShape = {
    * reading it again; 0 reads it every time. The launch statement checks the state at commit.
    */
   LAUNCH_IMAGE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5_000),
+  /**
+   * How often launch counts (popularity) are added to the images' counters: a launch records its
+   * count beside the image, not on it (see launch-counts.ts), so `launchCount` lags by up to this.
+   */
+  LAUNCH_COUNT_FOLD_INTERVAL_MS: z.coerce.number().int().min(10).max(600_000).default(1_000),
   /** How long a launch waits for billing's prices and the permission decision, each. */
   LAUNCH_RPC_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(2_000),
   /**

@@ -6,6 +6,7 @@ import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import type { TestingModule } from '@nestjs/testing';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, exportKeyPem, generatePlatformKeys } from '@imagemart/bundle-format';
 import { loadConfig } from '@imagemart/config';
@@ -37,6 +38,7 @@ import { catalogConfigSchema, type CatalogConfig } from '../catalog.config.js';
 import { ImagesService } from '../images/images.service.js';
 import { InstancesRepository } from './instances.repository.js';
 import { InstancesService } from './instances.service.js';
+import { LaunchCounts } from './launch-counts.js';
 import { LaunchRateLimiter } from './launch-rate.limiter.js';
 
 /**
@@ -213,6 +215,9 @@ describe('launch', () => {
       [0, 'pending', imageId, buyer.accountId, null],
       [1, 'pending', imageId, buyer.accountId, null],
     ]);
+    // The launch tallies its count beside the image; the fold adds it to the counter.
+    expect((await db.prisma.catalogImageLaunchTally.findMany({ where: { imageId } })).map((t) => t.launches)).toContain(2);
+    await moduleRef.get(LaunchCounts).fold();
     expect((await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: imageId } })).launchCount).toBe(before + 2n);
 
     for (const instance of result.instances) {
@@ -363,6 +368,7 @@ describe('the launch and change statements', () => {
     expect(await db.prisma.catalogReservation.count({ where: { id: reservation.id } })).toBe(0);
     expect(await db.prisma.catalogInstance.count({ where: { id: instance.id } })).toBe(0);
     expect(await db.prisma.catalogOutboxEvent.count({ where: { id: event[0].id } })).toBe(0);
+    expect(await db.prisma.catalogImageLaunchTally.count({ where: { imageId: image.imageId } })).toBe(0);
     expect((await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: image.imageId } })).launchCount).toBe(0n);
   });
 
@@ -402,6 +408,119 @@ describe('the launch and change statements', () => {
     await expect(repo.change(next, row.revision, fresh)).resolves.toBe(true);
     expect(await db.prisma.catalogOutboxEvent.count({ where: { id: fresh[0].id } })).toBe(1);
     expect(await db.prisma.catalogInstance.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ state: 'terminated', revision: row.revision + 1 });
+  });
+});
+
+describe('launch counts', () => {
+  const tally = (id: string, launches: number) => db.prisma.catalogImageLaunchTally.create({ data: { imageId: id, launches } });
+  const countOf = async (id: string) => (await db.prisma.catalogImage.findUniqueOrThrow({ where: { id } })).launchCount;
+
+  it('folds every tally into its image once, even with two folds at the same time', async () => {
+    const counts = moduleRef.get(LaunchCounts);
+    await counts.fold();
+    const before = await countOf(imageId);
+    await Promise.all(Array.from({ length: 40 }, (_, i) => tally(imageId, 1 + (i % 3))));
+    const expected = Array.from({ length: 40 }, (_, i) => 1 + (i % 3)).reduce((a, b) => a + b, 0);
+
+    const folded = await Promise.all([counts.fold(), counts.fold(), counts.fold()]);
+    await counts.fold();
+    expect(folded.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    expect(await countOf(imageId)).toBe(before + BigInt(expected));
+    expect(await db.prisma.catalogImageLaunchTally.count({ where: { imageId } })).toBe(0);
+  });
+
+  it('leaves the tally of an image someone holds for the next fold, without waiting for it', async () => {
+    const counts = moduleRef.get(LaunchCounts);
+    await counts.fold();
+    const before = await countOf(imageId);
+    await tally(imageId, 5);
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT 1 FROM catalog.image WHERE id = $1 FOR NO KEY UPDATE`, [imageId]);
+      expect(await counts.fold()).toBe(0);
+      expect(await countOf(imageId)).toBe(before);
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    expect(await counts.fold()).toBe(1);
+    expect(await countOf(imageId)).toBe(before + 5n);
+  });
+
+  it('makes a deregister wait for a launch that checked the image, and launches of one image not wait for each other', async () => {
+    const image = await images.register(seller, {
+      name: 'held-by-a-launch',
+      architecture: 'x86_64',
+      virtualizationType: 'hvm',
+      rootDeviceType: 'ebs',
+      blockDeviceMappings: [],
+      platform: 'linux',
+      productCodes: [],
+    });
+    await images.setState({ imageId: image.imageId, state: 'available', manifestLocation: BundleKeys.manifest(image.imageId), imageSize: 1 });
+    const launcher = new pg.Client({ connectionString: db.url });
+    const second = new pg.Client({ connectionString: db.url });
+    const deregister = new pg.Client({ connectionString: db.url });
+    await Promise.all([launcher.connect(), second.connect(), deregister.connect()]);
+    const reserve = (c: pg.Client, account: string, suffix: string) => {
+      const now = new Date().toISOString();
+      const reservation = {
+        id: `r-00000000000000${suffix}`,
+        account_id: account,
+        client_token: null,
+        request_digest: 'a'.repeat(64),
+        image_id: image.imageId,
+        instance_type: 't3.micro',
+        instance_count: 1,
+        created_at: now,
+        updated_at: now,
+      };
+      const instance = {
+        id: `i-00000000000000${suffix}`,
+        reservation_id: reservation.id,
+        launch_index: 0,
+        account_id: account,
+        image_id: image.imageId,
+        seller_id: seller.accountId,
+        product_code: null,
+        instance_type: 't3.micro',
+        state: 'pending',
+        state_reason_code: 'Launch.Accepted',
+        state_reason_message: 'accepted',
+        state_changed_at: now,
+        running_at: null,
+        stopped_at: null,
+        manifest_location: null,
+        revision: 1,
+        created_at: now,
+        updated_at: now,
+      };
+      return c.query<{ outcome: string }>(`SELECT outcome FROM catalog.launch_reserve($1, $2::jsonb, $3::jsonb, '[]'::jsonb, 100)`, [
+        account,
+        JSON.stringify(reservation),
+        JSON.stringify([instance]),
+      ]);
+    };
+    try {
+      await launcher.query('BEGIN');
+      expect((await reserve(launcher, buyer.accountId, 'a01')).rows[0]?.outcome).toBe('created');
+      // Another account's launch of the image goes through while the first is open.
+      await second.query('BEGIN');
+      await second.query(`SET LOCAL lock_timeout = '2s'`);
+      expect((await reserve(second, '222222222299', 'a02')).rows[0]?.outcome).toBe('created');
+      await second.query('COMMIT');
+      // A deregister cannot commit under the open launch...
+      await deregister.query(`SET lock_timeout = '300ms'`);
+      await expect(deregister.query(`UPDATE catalog.image SET state = 'deregistered' WHERE id = $1`, [image.imageId])).rejects.toThrow(/lock timeout/);
+      // ...and goes through once it has committed.
+      await launcher.query('COMMIT');
+      await deregister.query(`UPDATE catalog.image SET state = 'deregistered' WHERE id = $1`, [image.imageId]);
+      expect(await db.prisma.catalogInstance.count({ where: { imageId: image.imageId } })).toBe(2);
+    } finally {
+      await Promise.all([launcher.end(), second.end(), deregister.end()]);
+    }
   });
 });
 

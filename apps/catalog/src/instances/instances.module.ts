@@ -9,6 +9,7 @@ import { InstanceHostProcessor } from './instance-host.processor.js';
 import { InstancesHandler } from './instances.handler.js';
 import { InstancesRepository } from './instances.repository.js';
 import { InstancesService } from './instances.service.js';
+import { LaunchCounts } from './launch-counts.js';
 import { LaunchGrants } from './launch-grant.js';
 import { LaunchRateLimiter } from './launch-rate.limiter.js';
 import { LaunchUpstreamClient } from './launch-upstream.client.js';
@@ -19,12 +20,12 @@ import { SimulatedHostDriver } from './simulated-host.driver.js';
   controllers: [InstancesHandler],
   providers: [
     InstancesRepository,
-    // Stateless; the launch bumps an image's launch counter in its own transaction.
     ImagesRepository,
     InstancesService,
     LaunchUpstreamClient,
     LaunchRateLimiter,
     InstanceHostProcessor,
+    LaunchCounts,
     {
       provide: LaunchGrants,
       useFactory: (config: CatalogConfig) => {
@@ -44,6 +45,6 @@ import { SimulatedHostDriver } from './simulated-host.driver.js';
       inject: [APP_CONFIG, LaunchGrants],
     },
   ],
-  exports: [InstancesService],
+  exports: [InstancesService, LaunchCounts],
 })
 export class InstancesModule {}
