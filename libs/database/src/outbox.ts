@@ -162,13 +162,19 @@ export class OutboxRelay {
   relayOnce(): Promise<RelayResult> {
     return this.options.prisma.$transaction(
       async (tx) => {
+        // Read the partial index of unpublished events in order (an index scan stops at the batch
+        // and marks the entries of published events dead as it passes them). The planner would
+        // take a bitmap scan for the few live rows it expects, and a bitmap scan walks every entry
+        // left by published events until VACUUM comes: tens of thousands under a steady load.
+        await tx.$executeRaw`SET LOCAL enable_bitmapscan = off`;
         const rows = await tx.$queryRaw<OutboxRow[]>`
-          SELECT id::text AS id, type, queue, payload, request_id, attempts, created_at
-            FROM ${this.table}
-           WHERE published_at IS NULL AND attempts < ${this.maxAttempts}
+          SELECT o.id::text AS id, o.type, o.queue, o.payload, o.request_id, o.attempts, o.created_at
+            FROM ${this.table} o
+           WHERE o.published_at IS NULL AND o.attempts < ${this.maxAttempts}
              -- After a failure, wait 2^attempts seconds (at most an hour) before the next try.
-             AND (attempts = 0 OR updated_at + make_interval(secs => least(power(2, attempts), 3600)) <= now())
-           ORDER BY created_at, id
+             AND (o.attempts = 0 OR o.updated_at + make_interval(secs => least(power(2, o.attempts), 3600)) <= now())
+           -- The order of the partial index of unpublished events: the first batch, no sort.
+           ORDER BY o.created_at, o.id
            LIMIT ${this.batchSize}
              FOR UPDATE SKIP LOCKED`;
         const { published, failed } = await this.deliver(tx, rows);
