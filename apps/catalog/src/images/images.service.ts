@@ -53,12 +53,41 @@ export class ImagesService {
 
   /** A list page, from the list cache when the same caller asked the same since the last change. */
   list(caller: Caller | null, req: Omit<ListImagesRequest, 'caller'>): Promise<ImagePage> {
-    return this.listCache.page(caller, req, () => this.listUncached(caller, req));
+    return this.listCache.page(
+      caller,
+      req,
+      () => this.listUncached(caller, req),
+      (page) => this.withCurrentLaunchCounts(req, page),
+    );
   }
 
   /** The same page as JSON, with the list generations a keeper of it checks before reusing it. */
   listSerialized(caller: Caller | null, req: Omit<ListImagesRequest, 'caller'>): Promise<SerializedImagePage> {
-    return this.listCache.serialized(caller, req, () => this.listUncached(caller, req));
+    return this.listCache.serialized(
+      caller,
+      req,
+      () => this.listUncached(caller, req),
+      (page) => this.withCurrentLaunchCounts(req, page),
+    );
+  }
+
+  /**
+   * A cached page renewed while no list generation has moved since it was computed: then only
+   * launch counts can differ (see ListCache), so in any order but by launches the rows and their
+   * order are the same, and one read of the rows' counts by primary key renews it. Null (compute
+   * it anew) in the popularity order, or if a row is gone.
+   */
+  private async withCurrentLaunchCounts(req: Omit<ListImagesRequest, 'caller'>, page: ImagePage): Promise<ImagePage | null> {
+    const sort = req.sort ?? (req.q ? 'relevance' : 'newest');
+    if (sort === 'popularity') return null;
+    const counts = await this.search.launchCounts(page.items.map((item) => item.imageId));
+    const items: ImageView[] = [];
+    for (const item of page.items) {
+      const launchCount = counts.get(item.imageId);
+      if (launchCount === undefined) return null;
+      items.push(launchCount === item.launchCount ? item : { ...item, launchCount });
+    }
+    return { items, nextCursor: page.nextCursor };
   }
 
   private async listUncached(caller: Caller | null, req: Omit<ListImagesRequest, 'caller'>): Promise<ImagePage> {

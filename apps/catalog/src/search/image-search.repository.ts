@@ -88,6 +88,14 @@ export class ImageSearchRepository {
        LIMIT ${s.limit}`;
   }
 
+  /** The launch counts of these images (by primary key), by id; a missing image is left out. */
+  async launchCounts(imageIds: string[]): Promise<Map<string, number>> {
+    if (imageIds.length === 0) return new Map();
+    const rows = await this.prisma.$queryRaw<{ id: string; launchCount: bigint }[]>`
+      SELECT i.id, i.launch_count AS "launchCount" FROM "catalog"."image" i WHERE i.id = ANY(${imageIds}::text[])`;
+    return new Map(rows.map((r) => [r.id, Number(r.launchCount)]));
+  }
+
   /** A search text as PostgreSQL reads it: the text form of its tsquery. */
   async tsquery(q: string): Promise<string> {
     const rows = await this.prisma.$queryRaw<{ q: string }[]>`SELECT ${TSQUERY(q)}::text AS q`;

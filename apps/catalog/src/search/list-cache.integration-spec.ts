@@ -365,6 +365,33 @@ describe('image list cache', () => {
       expect((await small.page(null, other, load)).nextCursor).toBe('v3');
     });
 
+    it('renews a page past its TTL with the cheaper refresh when one is given, and computes it anew when the refresh cannot', async () => {
+      let loads = 0;
+      const refreshed: (string | null)[] = [];
+      const load = () => Promise.resolve({ items: [], nextCursor: `l${++loads}` });
+      const refresh = (page: { nextCursor: string | null }) => {
+        refreshed.push(page.nextCursor);
+        return Promise.resolve(page.nextCursor === 'l1' ? { items: [], nextCursor: 'r1' } : null);
+      };
+      const other = { ...q, limit: 10 };
+      expect((await small.page(null, other, load, refresh)).nextCursor).toBe('l1');
+      await new Promise((resolve) => setTimeout(resolve, TTL + 100));
+      expect((await small.page(null, other, load, refresh)).nextCursor).toBe('l1'); // stale, renewed behind it
+      await waitFor(async () => ((await small.page(null, other, load, refresh)).nextCursor === 'r1' ? true : undefined), {
+        what: 'the renewed page',
+        intervalMs: 20,
+      });
+      expect(loads).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, TTL + 100));
+      await small.page(null, other, load, refresh); // the refresh declines: computed anew
+      await waitFor(async () => ((await small.page(null, other, load, refresh)).nextCursor === 'l2' ? true : undefined), {
+        what: 'the page computed anew',
+        intervalMs: 20,
+      });
+      expect(refreshed).toEqual(['l1', 'r1']);
+      expect(loads).toBe(2);
+    });
+
     it('never answers stale across a change', async () => {
       let n = 0;
       const load = () => Promise.resolve({ items: [], nextCursor: `w${++n}` });

@@ -52,6 +52,13 @@ for i = 2, #KEYS do
 end
 return v`;
 
+/**
+ * Renews a page past its TTL whose generations have not moved: only what moves no generation can
+ * differ (launch counts), so the page may be the same rows in the same order with those read
+ * again. Null when only computing it anew will do (an order by launches).
+ */
+export type RefreshPage = (page: ImagePage) => Promise<ImagePage | null>;
+
 interface Entry {
   page: ImagePage;
   json: string;
@@ -90,7 +97,8 @@ export interface ListCacheStats {
  * - Launch counts (sort=popularity, `launchCount`) move no generation: a page may show counts up
  *   to the TTL old, or twice the TTL when served stale.
  * - Past its TTL a page whose generations have not moved is served stale for as long again while
- *   one request computes it anew; concurrent misses of one key share one query.
+ *   one request computes it anew, or, when the caller can (see {@link RefreshPage}), reads again
+ *   only the launch counts of its rows; concurrent misses of one key share one query.
  * - Without Redis the cache is bypassed (nothing read, nothing stored); a failed move empties this
  *   replica's cache and is logged: other replicas may then serve pages up to the TTL old.
  * - Memory is bounded by entries and by bytes (the JSON size of the pages), least recently used
@@ -140,15 +148,28 @@ export class ListCache implements OnModuleInit, OnApplicationShutdown {
     return { ...this.counts, entries: this.entries.size, bytes: this.bytes };
   }
 
-  /** The page from the cache, or from `load` (then kept). */
-  async page(caller: Caller | null, query: Omit<ListImagesRequest, 'caller'>, load: () => Promise<ImagePage>): Promise<ImagePage> {
-    const found = await this.lookup(caller, query, load);
+  /**
+   * The page from the cache, or from `load` (then kept). `refresh`, when given, renews a page past
+   * its TTL whose generations have not moved more cheaply than `load` (see {@link RefreshPage}).
+   */
+  async page(
+    caller: Caller | null,
+    query: Omit<ListImagesRequest, 'caller'>,
+    load: () => Promise<ImagePage>,
+    refresh?: RefreshPage,
+  ): Promise<ImagePage> {
+    const found = await this.lookup(caller, query, load, refresh);
     return 'entry' in found ? found.entry.page : found.page;
   }
 
   /** The page as JSON, with the generations it was computed under, for a keeper of pages. */
-  async serialized(caller: Caller | null, query: Omit<ListImagesRequest, 'caller'>, load: () => Promise<ImagePage>): Promise<SerializedImagePage> {
-    const found = await this.lookup(caller, query, load);
+  async serialized(
+    caller: Caller | null,
+    query: Omit<ListImagesRequest, 'caller'>,
+    load: () => Promise<ImagePage>,
+    refresh?: RefreshPage,
+  ): Promise<SerializedImagePage> {
+    const found = await this.lookup(caller, query, load, refresh);
     if (!('entry' in found)) return { json: JSON.stringify(found.page), validators: null, maxAgeMs: 0 };
     const { entry } = found;
     return {
@@ -162,6 +183,7 @@ export class ListCache implements OnModuleInit, OnApplicationShutdown {
     caller: Caller | null,
     query: Omit<ListImagesRequest, 'caller'>,
     load: () => Promise<ImagePage>,
+    refresh?: RefreshPage,
   ): Promise<{ entry: Entry } | { page: ImagePage }> {
     if (!this.enabled) return { page: await load() };
     let keys: string[];
@@ -188,7 +210,8 @@ export class ListCache implements OnModuleInit, OnApplicationShutdown {
       this.counts.staleHits++;
       this.touch(key, entry);
       if (!this.loads.has(key)) {
-        this.compute(key, keys, values, load).catch((err: unknown) =>
+        const renew = refresh ? async () => (await refresh(entry.page)) ?? (await load()) : load;
+        this.compute(key, keys, values, renew).catch((err: unknown) =>
           this.logger.warn(`Refreshing a list page failed: ${(err as Error).message}`),
         );
       }
