@@ -192,7 +192,9 @@ export async function run(): Promise<Record<string, unknown>> {
       });
     const warmup = await atFixedRate(WARMUP_S);
     if (warmup.errors > 0) throw new Error(`the warm-up had ${warmup.errors} bad answers: ${warmup.sample}`);
+    console.error(`fixed-rate run: ${FIXED_RATE}/s for ${DURATION_S} s from ${new Date().toISOString()}`);
     const fixed = await atFixedRate(DURATION_S);
+    console.error(`fixed-rate run: ended ${new Date().toISOString()}`);
     if (fixed.sample) console.error(`first bad answer at the fixed rate: ${fixed.sample}`);
     // The most it sustains: 100 connections, each sending its next launch as soon as one is answered.
     const before = await counts(db.url);

@@ -287,6 +287,15 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
   }
 
   /**
+   * The handler of a pattern. Nest's own lookup first tries `JSON.parse` on the pattern, and for a
+   * plain string pattern (all of ours) that throws: an exception per request, a visible share of
+   * a service's CPU under load. Plain strings are looked up as they are; anything else as Nest does.
+   */
+  override getHandlerByPattern(pattern: string): MessageHandler | null {
+    return this.messageHandlers.get(pattern) ?? super.getHandlerByPattern(pattern);
+  }
+
+  /**
    * Runs the handler through Nest's pipeline (guards, pipes, interceptors, exception filters,
    * processing hooks) and resolves with its last value or its error. Stops waiting (resolves
    * undefined) at the caller's deadline, so a handler that never settles does not hold a slot.
