@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Caller, SerializedImagePage } from '@imagemart/contracts';
 import { createTestRedisPrefix, waitFor, type TestRedisPrefix } from '@imagemart/testing';
 import { ImageListCache } from './image-list.cache.js';
@@ -112,25 +112,35 @@ describe('gateway image list cache', () => {
   });
 
   it('answers a page past its age while one request asks again, and not past twice its age', async () => {
-    // An age long enough that a busy machine (a CI run's other workers) cannot skip a whole
-    // window of it between two polls.
-    const AGE = 1500;
-    const { calls, load } = catalog([key('g4')], AGE);
-    const q = { filters: {}, limit: 5 };
-    expect(cursor(await cache.page(null, q, load))).toBe('call-1');
-    await new Promise((resolve) => setTimeout(resolve, AGE + 100));
-    const [x, y] = await Promise.all([cache.page(null, q, load), cache.page(null, q, load)]);
-    expect([cursor(x), cursor(y)]).toEqual(['call-1', 'call-1']);
-    await waitFor(async () => (cursor(await cache.page(null, q, load)) === 'call-2' ? true : undefined), {
-      what: 'the refreshed page',
-      intervalMs: 20,
-    });
-    expect(calls.n).toBe(2);
-    await new Promise((resolve) => setTimeout(resolve, 2 * AGE + 100));
-    expect(cursor(await cache.page(null, q, load))).toBe('call-3');
-    // Stale but moved: asked again before answering.
-    await new Promise((resolve) => setTimeout(resolve, AGE + 100));
-    await redis.incr(key('g4'));
-    expect(cursor(await cache.page(null, q, load))).toBe('call-4');
+    // Only the wall clock the cache reads is moved by hand; timers and Redis stay real, so no
+    // pause of a busy machine can carry the test past a window it means to stay in.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    try {
+      const AGE = 1000;
+      const { calls, load } = catalog([key('g4')], AGE);
+      const q = { filters: {}, limit: 5 };
+      expect(cursor(await cache.page(null, q, load))).toBe('call-1');
+      vi.setSystemTime(Date.now() + AGE + 1);
+      const [x, y] = await Promise.all([cache.page(null, q, load), cache.page(null, q, load)]);
+      expect([cursor(x), cursor(y)]).toEqual(['call-1', 'call-1']);
+      await waitFor(async () => (cursor(await cache.page(null, q, load)) === 'call-2' ? true : undefined), {
+        what: 'the refreshed page',
+        intervalMs: 20,
+      });
+      expect(calls.n).toBe(2);
+      // The refreshed page is fresh again: answered without a call.
+      expect(cursor(await cache.page(null, q, load))).toBe('call-2');
+      expect(calls.n).toBe(2);
+      // Past twice its age: asked again before answering.
+      vi.setSystemTime(Date.now() + 2 * AGE + 1);
+      expect(cursor(await cache.page(null, q, load))).toBe('call-3');
+      // Stale but moved: asked again before answering.
+      vi.setSystemTime(Date.now() + AGE + 1);
+      await redis.incr(key('g4'));
+      expect(cursor(await cache.page(null, q, load))).toBe('call-4');
+      expect(calls.n).toBe(4);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
