@@ -1,5 +1,5 @@
 import type { TestingModule } from '@nestjs/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '@imagemart/config';
 import type { Caller, RegisterImageBody } from '@imagemart/contracts';
 import {
@@ -318,9 +318,17 @@ describe('image list cache', () => {
   describe('misses', () => {
     let small: ListCache;
     const q = { filters: {}, limit: 7 };
-    // A TTL long enough that a busy machine (a CI run's other workers) cannot skip a whole window
-    // of it between two polls.
-    const TTL = 1500;
+    const TTL = 1000;
+    // The tests past the TTL move by hand only the wall clock the cache reads; timers and the
+    // database stay real, so no pause of a busy machine can carry a test past a window it means
+    // to stay in.
+    const pastTtl = (times = 1) => vi.setSystemTime(Date.now() + times * TTL + 1);
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
     beforeAll(async () => {
       small = new ListCache({ ...config, CATALOG_LIST_CACHE_TTL_MS: TTL }, a.moduleRef.get(ImageSearchRepository));
       await small.onModuleInit();
@@ -351,7 +359,7 @@ describe('image list cache', () => {
       const load = () => Promise.resolve({ items: [], nextCursor: `v${++n}` });
       const other = { ...q, limit: 8 };
       expect((await small.page(null, other, load)).nextCursor).toBe('v1');
-      await new Promise((resolve) => setTimeout(resolve, TTL + 100)); // past the TTL, within twice it
+      pastTtl(); // past the TTL, within twice it
       const staleBefore = small.stats().staleHits;
       const [x, y] = await Promise.all([small.page(null, other, load), small.page(null, other, load)]);
       expect([x.nextCursor, y.nextCursor]).toEqual(['v1', 'v1']);
@@ -361,7 +369,7 @@ describe('image list cache', () => {
         intervalMs: 20,
       });
       expect(n).toBe(2); // one refresh for both stale answers
-      await new Promise((resolve) => setTimeout(resolve, 2 * TTL + 100)); // past twice the TTL: computed before answering
+      pastTtl(2); // past twice the TTL: computed before answering
       expect((await small.page(null, other, load)).nextCursor).toBe('v3');
     });
 
@@ -375,14 +383,14 @@ describe('image list cache', () => {
       };
       const other = { ...q, limit: 10 };
       expect((await small.page(null, other, load, refresh)).nextCursor).toBe('l1');
-      await new Promise((resolve) => setTimeout(resolve, TTL + 100));
+      pastTtl();
       expect((await small.page(null, other, load, refresh)).nextCursor).toBe('l1'); // stale, renewed behind it
       await waitFor(async () => ((await small.page(null, other, load, refresh)).nextCursor === 'r1' ? true : undefined), {
         what: 'the renewed page',
         intervalMs: 20,
       });
       expect(loads).toBe(1);
-      await new Promise((resolve) => setTimeout(resolve, TTL + 100));
+      pastTtl();
       await small.page(null, other, load, refresh); // the refresh declines: computed anew
       await waitFor(async () => ((await small.page(null, other, load, refresh)).nextCursor === 'l2' ? true : undefined), {
         what: 'the page computed anew',
@@ -397,7 +405,7 @@ describe('image list cache', () => {
       const load = () => Promise.resolve({ items: [], nextCursor: `w${++n}` });
       const other = { ...q, limit: 9 };
       await small.page(null, other, load);
-      await new Promise((resolve) => setTimeout(resolve, TTL + 100));
+      pastTtl();
       await small.invalidate();
       expect((await small.page(null, other, load)).nextCursor).toBe('w2');
     });
