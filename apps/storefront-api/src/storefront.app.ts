@@ -14,6 +14,7 @@ import {
 import { loadConfig } from '@imagemart/config';
 import { checkRedis, connectDatabase } from '@imagemart/messaging';
 import { createLogger } from '@imagemart/observability';
+import { ApiKeyAuthenticator } from './auth/api-key.authenticator.js';
 import { harden } from './hardening/hardening.js';
 import { sendProblem } from './problem/problem.filter.js';
 import { mountQueueDashboard } from './queues/queue-dashboard.js';
@@ -57,7 +58,12 @@ export async function createStorefrontApp(config: StorefrontConfig, logger: Pino
   });
   const fastify = app.getHttpAdapter().getInstance();
   instrument(fastify, logger, config.RPC_TIMEOUT_MS);
-  await harden(app, config, logger);
+  const authenticator = app.get(ApiKeyAuthenticator);
+  fastify.addHook('onRequest', (request, _reply, done) => {
+    authenticator.prefetch(request.raw, request.headers.authorization);
+    done();
+  });
+  harden(app, config, logger);
   // JSON is the only body this API reads; a text/plain body gets 415 rather than a string.
   fastify.removeContentTypeParser('text/plain');
   // Errors Fastify raises before a route runs (bad JSON, too large, wrong media type).

@@ -28,7 +28,7 @@ export class AuthGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const optional = this.reflector.getAllAndOverride<boolean>(IS_OPTIONAL_AUTH, [context.getHandler(), context.getClass()]);
     if (optional && request.headers.authorization === undefined) return true;
-    request.caller = await this.authenticator.authenticate(request.headers.authorization);
+    request.caller = await this.authenticator.authenticate(request.headers.authorization, { request: request.raw });
     return true;
   }
 }

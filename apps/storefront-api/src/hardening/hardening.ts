@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import helmet from '@fastify/helmet';
+import helmet from 'helmet';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
@@ -17,9 +17,13 @@ import type { StorefrontConfig } from '../storefront.config.js';
 /** Routes an orchestrator or a scraper calls: never limited. */
 const UNLIMITED = new Set(['/health', '/metrics']);
 
-/** Headers that keep a browser from doing more with our answers than showing them; Swagger UI at /docs still works. */
-async function securityHeaders(app: NestFastifyApplication): Promise<void> {
-  await app.register(helmet, {
+/**
+ * Headers that keep a browser from doing more with our answers than showing them; Swagger UI at
+ * /docs still works. Helmet's middleware is built once and run on every request (the Fastify
+ * plugin builds it again for each request, parsing the policy every time).
+ */
+function securityHeaders(fastify: FastifyInstance): void {
+  const headers = helmet({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -34,6 +38,9 @@ async function securityHeaders(app: NestFastifyApplication): Promise<void> {
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
     hsts: { maxAge: 31_536_000, includeSubDomains: true },
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    headers(request.raw, reply.raw, (err?: unknown) => done(err instanceof Error ? err : undefined));
   });
 }
 
@@ -110,8 +117,8 @@ function rateLimits(fastify: FastifyInstance, config: StorefrontConfig, logger: 
   });
 }
 
-export async function harden(app: NestFastifyApplication, config: StorefrontConfig, logger: PinoLogger): Promise<void> {
-  await securityHeaders(app);
+export function harden(app: NestFastifyApplication, config: StorefrontConfig, logger: PinoLogger): void {
+  securityHeaders(app.getHttpAdapter().getInstance());
   cors(app, config);
   rateLimits(app.getHttpAdapter().getInstance(), config, logger);
 }
