@@ -32,6 +32,10 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / perMs) + 1000)
 return ok
 `;
 
+interface TakeCommand {
+  launchRateTake(key: string, burst: number, refillPerSecond: number): Promise<unknown>;
+}
+
 @Injectable()
 export class LaunchRateLimiter implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(LaunchRateLimiter.name);
@@ -39,6 +43,8 @@ export class LaunchRateLimiter implements OnModuleInit, OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) private readonly config: CatalogConfig) {
     this.redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableAutoPipelining: true });
+    // EVALSHA of the loaded script (EVAL once when Redis does not know it), not the text each time.
+    this.redis.defineCommand('launchRateTake', { numberOfKeys: 1, lua: TAKE });
     this.redis.on('error', (err: Error) => this.logger.warn(`Redis for the launch rate: ${err.message}`));
   }
 
@@ -54,9 +60,7 @@ export class LaunchRateLimiter implements OnModuleInit, OnApplicationShutdown {
   async take(accountId: string): Promise<void> {
     let ok: unknown;
     try {
-      ok = await this.redis.eval(
-        TAKE,
-        1,
+      ok = await (this.redis as Redis & TakeCommand).launchRateTake(
         launchRateKey(this.config.REDIS_PREFIX, accountId),
         this.config.INSTANCE_LAUNCH_BURST,
         this.config.INSTANCE_LAUNCH_REFILL_PER_SECOND,
