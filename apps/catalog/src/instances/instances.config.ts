@@ -23,6 +23,12 @@ export const instancesConfigShape = {
    * count beside the image, not on it (see launch-counts.ts), so `launchCount` lags by up to this.
    */
   LAUNCH_COUNT_FOLD_INTERVAL_MS: z.coerce.number().int().min(10).max(600_000).default(1_000),
+  /**
+   * How long the catalog keeps the permission service's allowance of a free image (owner, public,
+   * launch permission) for an account and an image; it is reused only while the permission
+   * service's generation counters of both are unchanged (launch-decisions.ts). 0 asks every time.
+   */
+  LAUNCH_DECISION_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
   /** How long a launch waits for billing's prices and the permission decision, each. */
   LAUNCH_RPC_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(2_000),
   /**

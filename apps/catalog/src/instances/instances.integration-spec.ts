@@ -6,6 +6,7 @@ import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import type { TestingModule } from '@nestjs/testing';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle, exportKeyPem, generatePlatformKeys } from '@imagemart/bundle-format';
@@ -15,6 +16,7 @@ import {
   BundleKeys,
   ErrorCode,
   PermissionPattern,
+  decisionGenerationKey,
   type Caller,
   type InstanceChanged,
   type LaunchDecision,
@@ -39,7 +41,9 @@ import { ImagesService } from '../images/images.service.js';
 import { InstancesRepository } from './instances.repository.js';
 import { InstancesService } from './instances.service.js';
 import { LaunchCounts } from './launch-counts.js';
+import { LaunchDecisions } from './launch-decisions.js';
 import { LaunchRateLimiter } from './launch-rate.limiter.js';
+import { LaunchUpstreamClient } from './launch-upstream.client.js';
 
 /**
  * Launch, list, get and terminate against the real database and Redis, with the instance host
@@ -64,15 +68,35 @@ const buyer: Caller = { accountId: '200000000002', roles: ['buyer'] };
 const other: Caller = { accountId: '200000000003', roles: ['buyer'] };
 const RUNNING_LIMIT = 6;
 
-/** What the stand-in permission service answers, per account and image: allowed unless listed. */
-const refusals = new Map<string, LaunchDecision['reason']>();
+/**
+ * What the stand-in permission service answers, per account and image: `{ allowed: true, reason:
+ * 'public' }` unless set here. Like the real one, {@link answer} moves the image's decision
+ * generation when it changes an answer.
+ */
+const answers = new Map<string, LaunchDecision>();
+/** Decisions the stand-in was asked for, per account and image. */
+const asked = new Map<string, number>();
+/** Set to move the image's generation while a decision is being answered (a change racing it). */
+let changeWhileAnswering: string | undefined;
+let generations: Redis;
+
+async function answer(accountId: string, imageId: string, decision: LaunchDecision | undefined): Promise<void> {
+  if (decision) answers.set(`${accountId}/${imageId}`, decision);
+  else answers.delete(`${accountId}/${imageId}`);
+  await generations.incr(decisionGenerationKey(redis.prefix, 'image', imageId));
+}
 
 @Controller()
 class UpstreamStandIn {
   @MessagePattern(PermissionPattern.launchDecide)
-  decide(@Payload() req: LaunchDecisionRequest): LaunchDecision {
-    const reason = refusals.get(`${req.accountId}/${req.imageId}`);
-    return reason ? { allowed: false, reason } : { allowed: true, reason: 'public' };
+  async decide(@Payload() req: LaunchDecisionRequest): Promise<LaunchDecision> {
+    const key = `${req.accountId}/${req.imageId}`;
+    asked.set(key, (asked.get(key) ?? 0) + 1);
+    if (changeWhileAnswering === req.imageId) {
+      changeWhileAnswering = undefined;
+      await generations.incr(decisionGenerationKey(redis.prefix, 'image', req.imageId));
+    }
+    return answers.get(key) ?? { allowed: true, reason: 'public' };
   }
 
   @MessagePattern(BillingPattern.pricingQuote)
@@ -93,6 +117,7 @@ class UpstreamStandInModule {}
 beforeAll(async () => {
   db = await createTestDatabase('catalog_instances');
   redis = createTestRedisPrefix('catalog-instances');
+  generations = new Redis(redis.url);
   storeDir = await mkdtemp(path.join(tmpdir(), 'imagemart-instances-'));
   const keys = await generatePlatformKeys();
   config = loadConfig(catalogConfigSchema, {
@@ -170,6 +195,7 @@ afterAll(async () => {
   await queues?.close();
   await moduleRef?.close();
   for (const app of upstream) await app.close();
+  generations?.disconnect();
   await store?.close();
   await db?.drop();
   await redis?.cleanup();
@@ -276,15 +302,16 @@ describe('launch', () => {
     const eventsBefore = await db.prisma.catalogOutboxEvent.count(launchEvents);
     expect(await codeOf(launch(buyer, { imageId: 'ami-00000000000000000' }))).toBe(ErrorCode.InvalidAMIIDNotFound);
     expect(await codeOf(launch(buyer, { imageId, instanceType: 'zz9.huge' }))).toBe(ErrorCode.InvalidInstanceType);
-    refusals.set(`${buyer.accountId}/${pendingImageId}`, 'image-not-available');
+    await answer(buyer.accountId, pendingImageId, { allowed: false, reason: 'image-not-available' });
     // Pending: the owner learns so; anyone else cannot see the image at all.
     expect(await codeOf(launch(seller, { imageId: pendingImageId }))).toBe(ErrorCode.InvalidAMIIDUnavailable);
     expect(await codeOf(launch(buyer, { imageId: pendingImageId }))).toBe(ErrorCode.InvalidAMIIDNotFound);
-    refusals.set(`${buyer.accountId}/${brokenImageId}`, 'no-subscription');
+    await answer(buyer.accountId, brokenImageId, { allowed: false, reason: 'no-subscription' });
     expect(await codeOf(launch(buyer, { imageId: brokenImageId }))).toBe(ErrorCode.OptInRequired);
-    refusals.set(`${buyer.accountId}/${brokenImageId}`, 'no-launch-permission');
+    await answer(buyer.accountId, brokenImageId, { allowed: false, reason: 'no-launch-permission' });
     expect(await codeOf(launch(buyer, { imageId: brokenImageId }))).toBe(ErrorCode.InvalidAMIIDNotFound);
-    refusals.clear();
+    await answer(buyer.accountId, pendingImageId, undefined);
+    await answer(buyer.accountId, brokenImageId, undefined);
     expect(await db.prisma.catalogInstance.count()).toBe(before);
     expect(await db.prisma.catalogOutboxEvent.count(launchEvents)).toBe(eventsBefore);
   });
@@ -576,6 +603,54 @@ describe('get, list and terminate', () => {
       async () => (await instances.list({ caller: lister, filters: { state: ['running'] }, limit: 10 })).items.length === 4,
       { timeoutMs: 20_000, what: 'four running' },
     );
+  });
+});
+
+describe('launch decisions', () => {
+  it("reuses the permission service's allowance of a free image while the image's and the account's generations hold, and never a refusal or a subscription's", async () => {
+    const decisions = moduleRef.get(LaunchDecisions);
+    const who = '200000000041';
+    const img = 'ami-0000000000000d041';
+    const calls = () => asked.get(`${who}/${img}`) ?? 0;
+    const move = (kind: 'image' | 'account', id: string) => generations.incr(decisionGenerationKey(redis.prefix, kind, id));
+
+    expect(await decisions.decide(who, img)).toEqual({ allowed: true, reason: 'public' });
+    expect(await decisions.decide(who, img)).toEqual({ allowed: true, reason: 'public' });
+    expect(calls()).toBe(1);
+    // A change of the image (a share revoked, say) or of the account: asked again, then kept again.
+    await move('image', img);
+    await decisions.decide(who, img);
+    await move('account', who);
+    await decisions.decide(who, img);
+    await decisions.decide(who, img);
+    expect(calls()).toBe(3);
+    // Revoked: the refusal is answered, and asked for every time.
+    await answer(who, img, { allowed: false, reason: 'no-launch-permission' });
+    expect(await decisions.decide(who, img)).toEqual({ allowed: false, reason: 'no-launch-permission' });
+    expect(await decisions.decide(who, img)).toEqual({ allowed: false, reason: 'no-launch-permission' });
+    expect(calls()).toBe(5);
+    // A subscription's allowance depends on more than the image: asked every time too.
+    await answer(who, img, { allowed: true, reason: 'subscription' });
+    await decisions.decide(who, img);
+    await decisions.decide(who, img);
+    expect(calls()).toBe(7);
+    // An allowance answered while a change committed is not kept: the counters moved after they were read.
+    await answer(who, img, undefined);
+    changeWhileAnswering = img;
+    await decisions.decide(who, img);
+    await decisions.decide(who, img);
+    await decisions.decide(who, img);
+    expect(calls()).toBe(9);
+  });
+
+  it('asks every time with LAUNCH_DECISION_CACHE_TTL_MS=0', async () => {
+    const decisions = new LaunchDecisions({ ...config, LAUNCH_DECISION_CACHE_TTL_MS: 0 }, moduleRef.get(LaunchUpstreamClient));
+    const who = '200000000042';
+    const img = 'ami-0000000000000d042';
+    await decisions.decide(who, img);
+    await decisions.decide(who, img);
+    expect(asked.get(`${who}/${img}`)).toBe(2);
+    decisions.onApplicationShutdown();
   });
 });
 

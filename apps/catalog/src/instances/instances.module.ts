@@ -10,6 +10,7 @@ import { InstancesHandler } from './instances.handler.js';
 import { InstancesRepository } from './instances.repository.js';
 import { InstancesService } from './instances.service.js';
 import { LaunchCounts } from './launch-counts.js';
+import { LaunchDecisions } from './launch-decisions.js';
 import { LaunchGrants } from './launch-grant.js';
 import { LaunchRateLimiter } from './launch-rate.limiter.js';
 import { LaunchUpstreamClient } from './launch-upstream.client.js';
@@ -23,6 +24,7 @@ import { SimulatedHostDriver } from './simulated-host.driver.js';
     ImagesRepository,
     InstancesService,
     LaunchUpstreamClient,
+    LaunchDecisions,
     LaunchRateLimiter,
     InstanceHostProcessor,
     LaunchCounts,

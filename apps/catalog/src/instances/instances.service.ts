@@ -27,6 +27,7 @@ import { HostLaunchFailure, INSTANCE_HOST_DRIVER, type HostedInstance, type Inst
 import { hostJobId, instanceIdFor, launchDigest, reservationIdFor } from './instance.ids.js';
 import { toInstanceChanged, toInstanceView, type InstanceRow } from './instance.view.js';
 import { InstancesRepository } from './instances.repository.js';
+import { LaunchDecisions } from './launch-decisions.js';
 import { LaunchGrants } from './launch-grant.js';
 import { LaunchRateLimiter } from './launch-rate.limiter.js';
 import { LaunchUpstreamClient } from './launch-upstream.client.js';
@@ -72,6 +73,7 @@ export class InstancesService {
     private readonly instances: InstancesRepository,
     private readonly images: ImagesRepository,
     private readonly upstream: LaunchUpstreamClient,
+    private readonly decisions: LaunchDecisions,
     private readonly rate: LaunchRateLimiter,
     private readonly grants: LaunchGrants,
     @Inject(APP_CONFIG) private readonly config: CatalogConfig,
@@ -103,7 +105,7 @@ export class InstancesService {
     const [taken, found, decided] = await Promise.allSettled([
       this.rate.take(accountId),
       this.imageForLaunch(body.imageId),
-      this.upstream.decide(accountId, body.imageId),
+      this.decisions.decide(accountId, body.imageId),
     ]);
     settled(taken);
     const image = settled(found);

@@ -20,8 +20,8 @@ interface CachedQuote {
 /**
  * What a launch asks other services: billing, which instance types exist (they are the ones with
  * a base rate) and which a paid product is offered on; permission, the one launch decision.
- * Billing's answer is kept a few seconds per product (INSTANCE_TYPE_CACHE_TTL_MS); the decision is
- * asked every time (the permission service caches it and invalidates it on every change).
+ * Billing's answer is kept a few seconds per product (INSTANCE_TYPE_CACHE_TTL_MS); which decisions
+ * may be kept, and while what holds, is LaunchDecisions' business.
  */
 @Injectable()
 export class LaunchUpstreamClient implements OnModuleInit, OnApplicationShutdown {

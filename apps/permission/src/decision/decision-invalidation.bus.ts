@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { APP_CONFIG } from '@imagemart/config';
+import { decisionGenerationKey, type DecisionFactsKind } from '@imagemart/contracts';
 import type { PermissionConfig } from '../permission.config.js';
 import { DecisionCache } from './decision-cache.js';
 
-export type InvalidationKind = 'image' | 'account';
+export type InvalidationKind = DecisionFactsKind;
 
 interface InvalidationMessage {
   /** The replica that sent it: it has applied it already. */
@@ -25,9 +26,6 @@ const ECHO_TIMEOUT_MS = 1000;
 /** The pub/sub channel every replica of one deployment listens on. */
 export const decisionInvalidationChannel = (prefix: string) => `${prefix}:permission:decision-invalidations`;
 
-/** The counter of changes to one image's or one account's decision facts. */
-export const decisionGenerationKey = (prefix: string, kind: InvalidationKind, id: string) =>
-  `${prefix}:permission:decision-generation:${kind}:${id}`;
 
 /**
  * Carries cache invalidations between the replicas of the permission service, in two ways.

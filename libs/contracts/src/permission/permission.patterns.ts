@@ -29,6 +29,18 @@ export const PermissionPattern = {
  */
 export const apiKeyGenerationKey = (prefix: string) => `${prefix}:permission:apikey-generation`;
 
+/** What a launch decision's generation counters count changes of: an image's facts or an account's. */
+export type DecisionFactsKind = 'image' | 'account';
+
+/**
+ * The counter of changes to one image's or one account's launch-decision facts. The permission
+ * service increments it after every such change commits and before the change is acknowledged;
+ * whoever keeps a decision may reuse it only while both its counters hold what they held when it
+ * was asked for.
+ */
+export const decisionGenerationKey = (prefix: string, kind: DecisionFactsKind, id: string) =>
+  `${prefix}:permission:decision-generation:${kind}:${id}`;
+
 /** Events the permission service publishes through its outbox. */
 export const PermissionEvent = {
   accountCreated: 'permission.account.created',
