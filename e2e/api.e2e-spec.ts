@@ -44,7 +44,11 @@ describe('operations routes', () => {
     expect(ui.status).toBe(200);
 
     await http(base, 'GET', '/v1/me', { key: platform.adminKey });
-    const metrics = await fetch(`${base}/metrics`);
+    // Admins only: anonymous is 401, a buyer's or a seller's key 403.
+    expect((await http(base, 'GET', '/metrics')).status).toBe(401);
+    const buyer = await platform.createAccount(['buyer']);
+    expectProblem(await http(base, 'GET', '/metrics', { key: buyer.key }), 403, 'UnauthorizedOperation');
+    const metrics = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${platform.adminKey}` } });
     const text = await metrics.text();
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(text).toMatch(/imagemart_http_request_duration_seconds_count\{method="GET",route="\/v1\/me",status="200"\} \d+/);
@@ -93,7 +97,7 @@ describe('authentication', () => {
     for (const [path, ops] of Object.entries(docs.body.paths as Record<string, Record<string, unknown>>)) {
       for (const method of Object.keys(ops)) routes.push([method.toUpperCase(), path]);
     }
-    const publicRoutes = new Set(['GET /health', 'GET /metrics', 'GET /v1/platform/keys']);
+    const publicRoutes = new Set(['GET /health', 'GET /v1/platform/keys']);
     // Anyone may browse; a key, when given, must be valid.
     const browsingRoutes = new Set([
       'GET /v1/images',

@@ -63,7 +63,8 @@ describe('npm start', () => {
     expect(health.status).toBe(200);
     expect(Object.values(health.body.checks).every((c) => (c as { status: string }).status === 'up')).toBe(true);
     expect((await http(base, 'GET', '/docs-json')).status).toBe(200);
-    expect((await http(base, 'GET', '/metrics')).status).toBe(200);
+    expect((await http(base, 'GET', '/metrics', { key: keys.admin.key })).status).toBe(200);
+    expect((await http(base, 'GET', '/metrics', { key: keys.buyer.key })).status).toBe(403);
     const bad = await http(base, 'GET', '/v1/me', { key: 'imk_wrong' });
     expect(bad.status).toBe(401);
     expect(bad.headers.get('content-type')).toMatch(/^application\/problem\+json/);

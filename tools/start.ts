@@ -224,6 +224,6 @@ runMain('imagemart', async () => {
   }
   say('');
   say(`ImageMart is running at ${baseUrl}`);
-  say(`  API docs ${baseUrl}/docs · health ${baseUrl}/health · metrics ${baseUrl}/metrics`);
+  say(`  API docs ${baseUrl}/docs · health ${baseUrl}/health · metrics ${baseUrl}/metrics (admin key)`);
   say(`  logs in .data/logs/ · Ctrl+C stops every process`);
 });

@@ -13,7 +13,7 @@ import { IS_OPTIONAL_AUTH, IS_PUBLIC } from './public.decorator.js';
  */
 // Stripe's webhook proves itself with its signature on the raw body (webhooks/stripe-webhook.controller.ts).
 // The platform's public keys: what a seller wraps his bundles' data keys for, before he has any key.
-const PUBLIC_ROUTES = ['GET /health', 'GET /metrics', 'GET /v1/platform/keys', 'POST /v1/webhooks/stripe'];
+const PUBLIC_ROUTES = ['GET /health', 'GET /v1/platform/keys', 'POST /v1/webhooks/stripe'];
 const OPTIONAL_AUTH_ROUTES: string[] = [
   // Browsing the catalog: anyone sees public images; a key shows an account its own and its shares too.
   'GET /v1/images',

@@ -2,14 +2,15 @@ import { Controller, Get, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Gauge } from 'prom-client';
-import { QueueName } from '@imagemart/contracts';
+import { ErrorCode, QueueName, type Caller } from '@imagemart/contracts';
 import { QueueRegistry } from '@imagemart/messaging';
 import { metricsRegistry } from '@imagemart/observability';
-import { Public } from '../auth/public.decorator.js';
+import { CurrentCaller } from '../auth/caller.decorator.js';
+import { ApiProblem } from '../problem/api-problem.js';
 
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'waiting-children'] as const;
 
-/** GET /metrics: Prometheus text format; HTTP, RPC and queue figures. */
+/** GET /metrics: Prometheus text format; HTTP, RPC and queue figures; admins only. */
 @ApiTags('operations')
 @Controller()
 export class MetricsController {
@@ -33,10 +34,12 @@ export class MetricsController {
     }
   }
 
-  @Public()
   @Get('metrics')
-  @ApiOperation({ summary: 'Prometheus metrics.' })
-  async metrics(@Res() reply: FastifyReply): Promise<void> {
+  @ApiOperation({ summary: 'Prometheus metrics (admins: a scraper sends an admin API key as its bearer token).' })
+  async metrics(@CurrentCaller() caller: Caller, @Res() reply: FastifyReply): Promise<void> {
+    // Request rates by route, queue depths and failures say how the platform is used and where it
+    // hurts: not for buyers and sellers, nor for anyone without a key.
+    if (!caller.roles.includes('admin')) throw new ApiProblem(ErrorCode.UnauthorizedOperation, 'The metrics are for admins.');
     const body = await metricsRegistry.metrics();
     await reply.header('content-type', metricsRegistry.contentType).send(body);
   }
