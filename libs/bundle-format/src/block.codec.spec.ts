@@ -1,8 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
-import { decompress as zstdDecompress } from '@mongodb-js/zstd';
+import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   compressBlock,
@@ -52,9 +51,9 @@ describe('block compression', () => {
     return compressedStream(result, store, dataKey);
   }
 
-  it('concatenates zstd frames into one stream that @mongodb-js/zstd decompresses as a whole', async () => {
+  it('concatenates zstd frames into one stream that a streaming zstd decoder reads as a whole', async () => {
     const stream = await bundled('zstd');
-    expect((await zstdDecompress(stream)).equals(image)).toBe(true);
+    expect(zstdDecompressSync(stream).equals(image)).toBe(true);
   });
 
   it.skipIf(!ZSTD_CLI)(
@@ -76,7 +75,7 @@ describe('block compression', () => {
     }
   });
 
-  it('honours the zstd level (the binding, not the wrapper that drops it)', async () => {
+  it('honours the zstd level', async () => {
     const block = image.subarray(512 * KiB, 768 * KiB); // the text half of the first MiB
     const [fast, strong] = await Promise.all([
       compressBlock('zstd', 1, block, block.length),
@@ -89,7 +88,7 @@ describe('block compression', () => {
   it('writes raw frames that standard decoders accept', async () => {
     for (const data of [Buffer.alloc(0), Buffer.from('x'), randomBytes(300 * KiB)]) {
       const frame = rawZstdFrame(data);
-      expect((await zstdDecompress(frame)).equals(data)).toBe(true);
+      expect(zstdDecompressSync(frame).equals(data)).toBe(true);
       if (ZSTD_CLI) expect(spawnSync('zstd', ['-d', '-c'], { input: frame }).stdout.equals(data)).toBe(true);
     }
   });

@@ -1,7 +1,6 @@
 import { Buffer } from 'node:buffer';
-import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { constants, gzip, zstdCompress, zstdDecompress } from 'node:zlib';
 import { GZIP_LEVELS, ZSTD_LEVELS } from './bundle-format.constants.js';
 import { BundleErrorCode, BundleFormatError, describeError } from './bundle-format.exception.js';
 import type { CompressionAlgorithm } from './manifest.types.js';
@@ -9,18 +8,14 @@ import type { CompressionAlgorithm } from './manifest.types.js';
 /**
  * Block compression. Each block of input becomes one independent zstd frame (RFC 8878) or
  * one gzip member (RFC 1952), so blocks compress in parallel on libuv's thread pool and the
- * concatenation is a single valid stream for `zstd -d` / `gunzip`.
+ * concatenation is a single valid stream for `zstd -d` / `gunzip`. Both codecs are Node's own
+ * `node:zlib` (zstd since Node 22.15): the asynchronous one-shot calls run on the thread pool,
+ * which is what lets a few blocks of one stream (de)compress at once.
  */
 
-interface NativeZstd {
-  compress(data: Buffer, level: number): Promise<Buffer>;
-  decompress(data: Buffer): Promise<Buffer>;
-}
-
-// @mongodb-js/zstd 1.2's index.js drops the level argument (every level gave identical output
-// here); its native binding, which index.js wraps, honours it.
-const zstd = createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js') as NativeZstd;
 const gzipAsync = promisify(gzip);
+const zstdCompressAsync = promisify(zstdCompress);
+const zstdDecompressAsync = promisify(zstdDecompress);
 
 const ZSTD_MAGIC = 0xfd2fb528;
 /** A zstd block never decodes to more than 128 KiB. */
@@ -32,8 +27,8 @@ export function levelRange(algorithm: CompressionAlgorithm): { min: number; max:
 
 /**
  * The most a reader lets one zstd frame of a bundle decode to, judged from its block headers
- * before decompressing it: the binding decompresses a whole frame into memory and ignores the
- * frame's declared content size, so without this a small part could expand to gigabytes.
+ * before decompressing it, and enforced again as the decoder's output limit: a frame is decoded
+ * whole into memory, so without this a small part could expand to gigabytes.
  */
 export function maxFrameDecodedBound(blockSize: number): number {
   return 2 * blockSize + ZSTD_BLOCK_MAX;
@@ -47,7 +42,9 @@ export async function compressBlock(
 ): Promise<Buffer> {
   try {
     if (algorithm === 'gzip') return await gzipAsync(block, { level });
-    const frame = await zstd.compress(block, level);
+    // A one-shot compression of a whole block writes its content size into the frame header
+    // and no content checksum (the part digests and the image digest cover the bytes).
+    const frame = await zstdCompressAsync(block, { params: { [constants.ZSTD_c_compressionLevel]: level } });
     // Writers guarantee the reader's bound; an encoder that splits blocks finely enough to
     // exceed it (never seen) gets its block stored raw instead.
     const scan = scanZstdFrame(frame, 0, maxFrameDecodedBound(blockSize));
@@ -144,9 +141,9 @@ export function scanZstdFrame(
   return at > bytes.length ? 'incomplete' : { length: at - offset, decodedBound: bound };
 }
 
-export async function decompressZstdFrame(frame: Buffer): Promise<Buffer> {
+export async function decompressZstdFrame(frame: Buffer, maxDecoded: number): Promise<Buffer> {
   try {
-    return await zstd.decompress(frame);
+    return await zstdDecompressAsync(frame, { maxOutputLength: maxDecoded });
   } catch (error) {
     throw new BundleFormatError(
       BundleErrorCode.DecompressionFailed,

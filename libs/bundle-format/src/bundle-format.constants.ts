@@ -23,7 +23,7 @@ export const KEY_WRAPPING_ALGORITHM = 'RSA-OAEP-SHA256';
 export const DIGEST_ALGORITHM = 'SHA256';
 
 /**
- * Blocks (de)compressing at once by default: the zstd binding runs on libuv's thread pool, and
+ * Blocks (de)compressing at once by default: node:zlib's one-shot calls run on libuv's thread pool, and
  * more than one per core only adds memory (measured on 2 cores: 2 in flight as fast as 4).
  */
 export const DEFAULT_COMPRESSION_WINDOW = Math.max(2, Math.min(4, availableParallelism()));

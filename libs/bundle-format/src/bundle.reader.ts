@@ -172,7 +172,7 @@ async function* zstdDecode(input: AsyncIterable<Buffer>, blockSize: number): Asy
     return result;
   };
   const start = (frame: Buffer) => {
-    const decoding = decompressZstdFrame(frame);
+    const decoding = decompressZstdFrame(frame, limit);
     decoding.catch(() => undefined); // awaited below, or abandoned on failure
     window.push(decoding);
   };
