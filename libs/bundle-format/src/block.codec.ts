@@ -18,6 +18,8 @@ const zstdCompressAsync = promisify(zstdCompress);
 const zstdDecompressAsync = promisify(zstdDecompress);
 
 const ZSTD_MAGIC = 0xfd2fb528;
+/** The output buffer size of node:zlib's one-shot calls (see compressBlock). */
+const OUTPUT_CHUNK = 1024 * 1024;
 /** A zstd block never decodes to more than 128 KiB. */
 const ZSTD_BLOCK_MAX = 128 * 1024;
 
@@ -41,10 +43,16 @@ export async function compressBlock(
   blockSize: number,
 ): Promise<Buffer> {
   try {
-    if (algorithm === 'gzip') return await gzipAsync(block, { level });
+    if (algorithm === 'gzip') return await gzipAsync(block, { level, chunkSize: OUTPUT_CHUNK });
     // A one-shot compression of a whole block writes its content size into the frame header
     // and no content checksum (the part digests and the image digest cover the bytes).
-    const frame = await zstdCompressAsync(block, { params: { [constants.ZSTD_c_compressionLevel]: level } });
+    // Output in 1 MiB chunks: with zlib's default 16 KiB, each chunk is a trip back to the main
+    // thread and compression ran 2-3 times slower (measured here); a chunk the size of the whole
+    // block was faster still, but its buffers raised the pipeline's peak memory by a third.
+    const frame = await zstdCompressAsync(block, {
+      params: { [constants.ZSTD_c_compressionLevel]: level },
+      chunkSize: OUTPUT_CHUNK,
+    });
     // Writers guarantee the reader's bound; an encoder that splits blocks finely enough to
     // exceed it (never seen) gets its block stored raw instead.
     const scan = scanZstdFrame(frame, 0, maxFrameDecodedBound(blockSize));
@@ -141,9 +149,10 @@ export function scanZstdFrame(
   return at > bytes.length ? 'incomplete' : { length: at - offset, decodedBound: bound };
 }
 
+/** Decodes one frame (in OUTPUT_CHUNK pieces, see compressBlock), refusing to produce more than `maxDecoded` bytes. */
 export async function decompressZstdFrame(frame: Buffer, maxDecoded: number): Promise<Buffer> {
   try {
-    return await zstdDecompressAsync(frame, { maxOutputLength: maxDecoded });
+    return await zstdDecompressAsync(frame, { maxOutputLength: maxDecoded, chunkSize: OUTPUT_CHUNK });
   } catch (error) {
     throw new BundleFormatError(
       BundleErrorCode.DecompressionFailed,
