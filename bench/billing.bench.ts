@@ -26,7 +26,7 @@ import {
   type InstanceChanged,
 } from '@imagemart/contracts';
 import { createQueue, createRpcClient, sendRpc } from '@imagemart/messaging';
-import { createTestDatabase, createTestRedisPrefix } from '@imagemart/testing';
+import { createTestDatabase, createTestRedisPrefix, TestIdentities } from '@imagemart/testing';
 import { childNodeArgs, runIfMain, stopChild } from './support/process.js';
 
 const BUYERS = 10_000;
@@ -80,6 +80,7 @@ export async function run(): Promise<Record<string, number | string>> {
     connection: keys.url,
     prefix: keys.prefix,
     timeoutMs: 600_000,
+    signer: TestIdentities.shared().asAllowedSender(),
   });
   let service: ChildProcess | undefined;
   try {
@@ -121,6 +122,7 @@ export async function run(): Promise<Record<string, number | string>> {
         REDIS_PREFIX: keys.prefix,
         LOG_LEVEL: 'warn',
         MONTH_CLOSE_INTERVAL_MS: '0',
+        ...TestIdentities.shared().env('billing'),
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });

@@ -18,9 +18,9 @@ import autocannon from 'autocannon';
 import Fastify from 'fastify';
 import pg from 'pg';
 import { createHash } from 'node:crypto';
-import { CatalogPattern, PermissionPattern } from '@imagemart/contracts';
+import { CatalogPattern, PermissionPattern, hashApiKey, type SigningProcess } from '@imagemart/contracts';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
-import { createTestDatabase, createTestRedisPrefix, waitFor } from '@imagemart/testing';
+import { createTestDatabase, createTestRedisPrefix, TestIdentities, waitFor } from '@imagemart/testing';
 import { openLoop, type OpenLoopResult } from './support/open-loop.js';
 import { childNodeArgs, runIfMain, stopChild } from './support/process.js';
 
@@ -79,7 +79,7 @@ export async function run(): Promise<Record<string, unknown>> {
       RATE_LIMIT_PER_KEY_PER_MINUTE: String(RATE_LIMIT),
     };
     const start = (name: string, extra: Record<string, string> = {}) =>
-      running.set(name, spawn(process.execPath, [...childNodeArgs(), `${process.env['BENCH_DIST'] ?? 'dist'}/apps/${name}/src/main.js`], { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'inherit'] }));
+      running.set(name, spawn(process.execPath, [...childNodeArgs(), `${process.env['BENCH_DIST'] ?? 'dist'}/apps/${name}/src/main.js`], { cwd: root, env: { ...env, ...TestIdentities.shared().env(name as SigningProcess), ...extra }, stdio: ['ignore', 'ignore', 'inherit'] }));
     for (const name of ['permission', 'catalog', 'storefront-api']) start(name);
     const base = `http://127.0.0.1:${port}`;
     const pool = requestPool();
@@ -277,7 +277,12 @@ function load(base: string, pool: PoolEntry[], checks: { bad: number }, options:
  * (its SQL, view building and JSON included). Means in milliseconds.
  */
 async function breakdown(base: string, env: Record<string, string>, pool: PoolEntry[], only?: string[]): Promise<Record<string, number>> {
-  const opts = { connection: env['REDIS_URL'], prefix: env['REDIS_PREFIX'], timeoutMs: 5000 };
+  const opts = {
+    connection: env['REDIS_URL'],
+    prefix: env['REDIS_PREFIX'],
+    timeoutMs: 5000,
+    signer: TestIdentities.shared().asAllowedSender(),
+  };
   const permission = createRpcClient('permission', opts);
   const catalog = createRpcClient('catalog', opts);
   await Promise.all([permission.connect(), catalog.connect()]);
@@ -305,7 +310,7 @@ async function breakdown(base: string, env: Record<string, string>, pool: PoolEn
     const want = (name: string) => !only || only.includes(name);
     if (want('http_signed_in_ms')) out['http_signed_in_ms'] = await mean(async (i) => (await fetch(base + pool[i % pool.length].path, { headers: { authorization: `Bearer ${buyerKey(i % BUYERS)}` } })).text());
     if (want('http_anonymous_ms')) out['http_anonymous_ms'] = await mean(async (i) => (await fetch(base + pool[i % pool.length].path)).text());
-    if (want('permission_rpc_authenticate_ms')) out['permission_rpc_authenticate_ms'] = await mean((i) => sendRpc(permission, PermissionPattern.apiKeyAuthenticate, { key: buyerKey(i % BUYERS) }));
+    if (want('permission_rpc_authenticate_ms')) out['permission_rpc_authenticate_ms'] = await mean((i) => sendRpc(permission, PermissionPattern.apiKeyAuthenticate, { keyHash: hashApiKey(buyerKey(i % BUYERS)) }));
     if (want('catalog_rpc_list_ms')) out['catalog_rpc_list_ms'] = await mean((i) => sendRpc(catalog, CatalogPattern.imageList, listRequest(pool[i % pool.length])));
   } finally {
     await Promise.all([permission.close(), catalog.close()]);

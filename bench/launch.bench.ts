@@ -27,10 +27,10 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { bundle, exportKeyPem, generatePlatformKeys } from '@imagemart/bundle-format';
-import { BundleKeys, CatalogPattern } from '@imagemart/contracts';
+import { BundleKeys, CatalogPattern, type SigningProcess } from '@imagemart/contracts';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
 import { createObjectStore } from '@imagemart/object-store';
-import { createTestDatabase, createTestRedisPrefix, waitFor } from '@imagemart/testing';
+import { createTestDatabase, createTestRedisPrefix, TestIdentities, waitFor } from '@imagemart/testing';
 import { openLoop } from './support/open-loop.js';
 import { childNodeArgs, runIfMain, stopChild } from './support/process.js';
 
@@ -55,7 +55,12 @@ export async function run(): Promise<Record<string, unknown>> {
   const redis = createTestRedisPrefix('bench-launch');
   const storeRoot = await mkdtemp(path.join(tmpdir(), 'imagemart-bench-launch-'));
   const running = new Map<string, ChildProcess>();
-  const catalog = createRpcClient('catalog', { connection: redis.url, prefix: redis.prefix, timeoutMs: 10_000 });
+  const catalog = createRpcClient('catalog', {
+    connection: redis.url,
+    prefix: redis.prefix,
+    timeoutMs: 10_000,
+    signer: TestIdentities.shared().asAllowedSender(),
+  });
   try {
     await seedAccounts(db.url);
     const keys = await generatePlatformKeys();
@@ -78,7 +83,7 @@ export async function run(): Promise<Record<string, unknown>> {
       RATE_LIMIT_PER_KEY_PER_MINUTE: '10000000',
     };
     for (const name of ['permission', 'billing', 'catalog', 'storefront-api']) {
-      running.set(name, spawn(process.execPath, [...childNodeArgs(), `dist/apps/${name}/src/main.js`], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] }));
+      running.set(name, spawn(process.execPath, [...childNodeArgs(), `dist/apps/${name}/src/main.js`], { cwd: root, env: { ...env, ...TestIdentities.shared().env(name as SigningProcess) }, stdio: ['ignore', 'ignore', 'inherit'] }));
     }
     const base = `http://127.0.0.1:${port}`;
     await waitFor(async () => ((await fetch(`${base}/v1/pricing/instance-types`).catch(() => undefined))?.status === 200 ? true : undefined), {

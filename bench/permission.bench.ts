@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PermissionPattern, type LaunchDecision } from '@imagemart/contracts';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
-import { createTestDatabase, createTestRedisPrefix, waitFor } from '@imagemart/testing';
+import { createTestDatabase, createTestRedisPrefix, TestIdentities, waitFor } from '@imagemart/testing';
 import { runIfMain, stopChild } from './support/process.js';
 
 const ACCOUNTS = 10_000;
@@ -41,7 +41,12 @@ export async function run(): Promise<Record<string, number | string>> {
   const db = await createTestDatabase('bench-permission');
   const keys = createTestRedisPrefix('bench-permission');
   let service: ChildProcess | undefined;
-  const client = createRpcClient('permission', { connection: keys.url, prefix: keys.prefix, timeoutMs: 10_000 });
+  const client = createRpcClient('permission', {
+    connection: keys.url,
+    prefix: keys.prefix,
+    timeoutMs: 10_000,
+    signer: TestIdentities.shared().asAllowedSender(),
+  });
   try {
     const permissions = await seed(db.prisma);
     const grants = await db.prisma.$queryRaw<{ image_id: string; account_id: string }[]>`
@@ -50,7 +55,7 @@ export async function run(): Promise<Record<string, number | string>> {
 
     service = spawn(process.execPath, [mainJs], {
       cwd: repoRoot,
-      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url, REDIS_URL: keys.url, REDIS_PREFIX: keys.prefix, LOG_LEVEL: 'warn' },
+      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url, REDIS_URL: keys.url, REDIS_PREFIX: keys.prefix, LOG_LEVEL: 'warn', ...TestIdentities.shared().env('permission') },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     await client.connect();

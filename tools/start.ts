@@ -6,8 +6,8 @@
  * Ctrl+C stops everything.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,14 @@ import pg from 'pg';
 import { z } from 'zod';
 import { baseConfigSchema, loadConfig } from '@imagemart/config';
 import { describeConnectionError, ensureDatabase, migrate } from '@imagemart/database';
-import { checkRedis, runMain, StartupError } from '@imagemart/messaging';
+import {
+  checkRedis,
+  formatTrustedKeys,
+  generateIdentityKeyPair,
+  parseServiceIdentity,
+  runMain,
+  StartupError,
+} from '@imagemart/messaging';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PROCESSES = ['permission', 'catalog', 'billing', 'bundler-worker', 'storefront-api'] as const;
@@ -28,6 +35,27 @@ const configSchema = baseConfigSchema.extend({
 });
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/**
+ * Each process's signing identity (docs/messaging.md, "Signed callers"): a key pair per process,
+ * made on the first start and kept under .data/identity/ (readable by this user only); every
+ * process is given its own private key and everyone's public keys.
+ */
+function serviceIdentities(): { trusted: string; keyOf: (name: (typeof PROCESSES)[number]) => string } {
+  const dir = join(root, '.data/identity');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const privateKeys = new Map<string, string>();
+  const publicKeys: [(typeof PROCESSES)[number], string][] = [];
+  for (const name of PROCESSES) {
+    const file = join(dir, `${name}.key`);
+    if (!existsSync(file)) writeFileSync(file, `${generateIdentityKeyPair().privateKey}\n`, { mode: 0o600 });
+    const privateKey = readFileSync(file, 'utf8').trim();
+    const identity = parseServiceIdentity(name, privateKey);
+    privateKeys.set(name, privateKey);
+    publicKeys.push([name, createPublicKey(identity.privateKey).export({ type: 'spki', format: 'der' }).toString('base64')]);
+  }
+  return { trusted: formatTrustedKeys(publicKeys), keyOf: (name) => privateKeys.get(name)! };
+}
 
 async function countAdmins(databaseUrl: string): Promise<number> {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -183,8 +211,14 @@ runMain('imagemart', async () => {
   mkdirSync(logDir, { recursive: true });
   const children = new Map<string, ChildProcess>();
   let stopping = false;
+  const identities = serviceIdentities();
   for (const name of PROCESSES) {
-    const env = { ...process.env, ...(name === 'permission' && adminKey ? { ADMIN_BOOTSTRAP_KEY: adminKey } : {}) };
+    const env = {
+      ...process.env,
+      SERVICE_IDENTITY_KEY: identities.keyOf(name),
+      SERVICE_TRUSTED_KEYS: identities.trusted,
+      ...(name === 'permission' && adminKey ? { ADMIN_BOOTSTRAP_KEY: adminKey } : {}),
+    };
     const child = spawn(process.execPath, ['--enable-source-maps', join(root, `dist/apps/${name}/src/main.js`)], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

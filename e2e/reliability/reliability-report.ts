@@ -16,6 +16,12 @@ export interface ReliabilityCounts {
   load_errors: number;
   /** The longest any request took while a fault was in place (no request may hang past its timeout). */
   slowest_request_during_fault_ms: number;
+  /** Messages put on the services' streams with a missing, forged, expired, replayed or misbound caller assertion. */
+  internal_forgeries_tried: number;
+  /** Of those, the ones a service acted on. */
+  internal_forgeries_accepted: number;
+  /** API keys (or other secrets) of a whole journey seen in any Redis command. */
+  secrets_seen_on_redis: number;
 }
 
 export const PARTS_DIR = join(ROOT, '.data', 'reliability');
@@ -30,6 +36,9 @@ const zero = (): ReliabilityCounts => ({
   wrongly_accepted: 0,
   load_errors: 0,
   slowest_request_during_fault_ms: 0,
+  internal_forgeries_tried: 0,
+  internal_forgeries_accepted: 0,
+  secrets_seen_on_redis: 0,
 });
 
 /** The counts of one spec file, written to its part file whenever they change. */

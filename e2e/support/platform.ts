@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
-import { createTestDatabase, createTestRedisPrefix, waitFor } from '@imagemart/testing';
+import { createTestDatabase, createTestRedisPrefix, TestIdentities, waitFor } from '@imagemart/testing';
+import { allowedSenders, type SigningProcess } from '@imagemart/contracts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -93,6 +94,7 @@ export class Platform {
       ADMIN_BOOTSTRAP_KEY: platform.adminKey,
       HEALTH_TIMEOUT_MS: '1000',
       RPC_TIMEOUT_MS: '2000',
+      SERVICE_TRUSTED_KEYS: TestIdentities.shared().trustedKeysSetting,
       ...extraEnv,
     };
     for (const p of PROCESS_NAMES) platform.startProcess(p);
@@ -106,7 +108,8 @@ export class Platform {
   }
 
   startProcess(name: ProcessName): RunningProcess {
-    const proc = spawnNode(name, `dist/apps/${name}/src/main.js`, { ...this.env, ...this.processEnv[name] });
+    const identity = { SERVICE_IDENTITY_KEY: TestIdentities.shared().env(name).SERVICE_IDENTITY_KEY };
+    const proc = spawnNode(name, `dist/apps/${name}/src/main.js`, { ...this.env, ...identity, ...this.processEnv[name] });
     this.processes.set(name, proc);
     return proc;
   }
@@ -142,17 +145,28 @@ export class Platform {
 
   /**
    * One call of a service's pattern on its Redis stream, as another service makes it (the
-   * transport's wire format: docs/messaging.md). Rejects with the error code of an error reply.
+   * transport's wire format: docs/messaging.md), signed as `as` (default: the first process
+   * allowed to send the pattern, an operator's tool for the operators' patterns). Rejects with the
+   * error code of an error reply.
    */
-  async rpc<T>(service: string, pattern: string, data: unknown, timeoutS = 5): Promise<T> {
+  async rpc<T>(
+    service: string,
+    pattern: string,
+    data: unknown,
+    timeoutS = 5,
+    as: SigningProcess = allowedSenders(pattern)[0] ?? 'operator',
+  ): Promise<T> {
     const redis = (this.redis ??= new Redis(this.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'));
     const prefix = this.env['REDIS_PREFIX'];
     const replyTo = `${prefix}:rpc:reply:${randomUUID()}`;
+    const id = randomUUID();
+    const dataJson = JSON.stringify(data);
+    const assertion = TestIdentities.shared().signer(as).assertion({ service, id, pattern, data, dataJson });
     await redis.xadd(
       `${prefix}:rpc:${service}`,
       '*',
-      ...['id', randomUUID(), 'pattern', pattern, 'data', JSON.stringify(data), 'replyTo', replyTo],
-      ...['deadline', String(Date.now() + timeoutS * 1000), 'metadata', '{}'],
+      ...['id', id, 'pattern', pattern, 'data', dataJson, 'replyTo', replyTo],
+      ...['deadline', String(Date.now() + timeoutS * 1000), 'metadata', '{}', 'assertion', assertion],
     );
     const reply = await redis.blpop(replyTo, timeoutS);
     if (!reply) throw new Error(`no reply to ${pattern} within ${timeoutS} s`);

@@ -21,6 +21,7 @@ import {
   serviceTestingModule,
   type TestDatabase,
   type TestRedisPrefix,
+  TestIdentities,
 } from '@imagemart/testing';
 import { CatalogModule } from './catalog.module.js';
 import { catalogConfigSchema } from './catalog.config.js';
@@ -80,6 +81,7 @@ beforeAll(async () => {
     REDIS_URL: redis.url,
     REDIS_PREFIX: redis.prefix,
     PRICE_QUOTE_TIMEOUT_MS: '300',
+    ...TestIdentities.shared().env('catalog'),
   });
   moduleRef = await serviceTestingModule({ prisma: db.prisma, config, imports: [CatalogModule] }).compile();
   await moduleRef.init();
@@ -365,7 +367,12 @@ describe('listing prices from billing', () => {
     let billing: INestMicroservice | undefined;
     try {
       billing = await NestFactory.createMicroservice(FakeBillingModule, {
-        strategy: new RedisStreamsServer({ connection: redis.url, prefix: redis.prefix, service: 'billing' }),
+        strategy: new RedisStreamsServer({
+          connection: redis.url,
+          prefix: redis.prefix,
+          service: 'billing',
+          trustedKeys: TestIdentities.shared().trustedKeys(),
+        }),
         logger: false,
       });
       await billing.listen();

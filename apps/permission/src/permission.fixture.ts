@@ -13,7 +13,7 @@ import {
 } from '@imagemart/contracts';
 import { PrismaClient } from '@imagemart/database';
 import { DomainException, RedisStreamsServer } from '@imagemart/messaging';
-import { serviceTestingModule } from '@imagemart/testing';
+import { serviceTestingModule, TestIdentities } from '@imagemart/testing';
 import { DecisionInvalidationBus } from './decision/decision-invalidation.bus.js';
 import { PermissionModule } from './permission.module.js';
 import { permissionConfigSchema } from './permission.config.js';
@@ -36,6 +36,7 @@ export async function startPermissionInstance(options: PermissionInstanceOptions
     REDIS_URL: options.redisUrl,
     REDIS_PREFIX: options.prefix,
     RPC_TIMEOUT_MS: '2000',
+    ...TestIdentities.shared().env('permission'),
     ...options.env,
   });
   const moduleRef = await serviceTestingModule({ prisma: options.prisma, config, imports: [PermissionModule] }).compile();
@@ -88,7 +89,7 @@ export async function startUpstreamStandIns(redisUrl: string, prefix: string, st
     ['billing', BillingModule],
   ] as const) {
     const app = await NestFactory.createMicroservice(module, {
-      strategy: new RedisStreamsServer({ connection: redisUrl, prefix, service }),
+      strategy: new RedisStreamsServer({ connection: redisUrl, prefix, service, trustedKeys: TestIdentities.shared().trustedKeys() }),
       logger: ['error'],
     });
     await app.listen();

@@ -5,7 +5,7 @@ import { DomainException } from '@imagemart/messaging';
 import { createTestDatabase, createTestRedisPrefix, type TestDatabase, type TestRedisPrefix } from '@imagemart/testing';
 import { AccountsService } from './accounts/accounts.service.js';
 import { ApiKeysService } from './api-keys/api-keys.service.js';
-import { hashApiKey } from './api-keys/api-key.secret.js';
+import { generateApiKey, hashApiKey } from './api-keys/api-key.secret.js';
 import { AdminBootstrapService } from './bootstrap/admin-bootstrap.service.js';
 import { startPermissionInstance } from './permission.fixture.js';
 
@@ -56,7 +56,7 @@ describe('first admin bootstrap', () => {
     );
     expect(outcomes.filter((o) => o === 'created')).toHaveLength(1);
     expect(await db.prisma.account.count({ where: { roles: { has: 'admin' } } })).toBe(1);
-    const auth = await keys.authenticate(BOOTSTRAP_KEY);
+    const auth = await keys.authenticate(hashApiKey(BOOTSTRAP_KEY));
     expect(auth.caller?.roles).toEqual(['admin']);
     // The key is stored only as its hash.
     const row = await db.prisma.apiKey.findFirstOrThrow({ where: { accountId: auth.caller!.accountId } });
@@ -69,10 +69,17 @@ describe('first admin bootstrap', () => {
   });
 });
 
+/** Issues a key as the gateway does: the key made here, the service given its hash and prefix. */
+async function issueKey(caller: Caller, accountId: string, name: string) {
+  const secret = generateApiKey();
+  const view = await keys.issue(caller, accountId, name, { hash: secret.hash, prefix: secret.prefix });
+  return { ...view, ...secret };
+}
+
 describe('accounts and keys', () => {
   let admin: Caller;
   beforeAll(async () => {
-    const auth = await keys.authenticate(BOOTSTRAP_KEY);
+    const auth = await keys.authenticate(hashApiKey(BOOTSTRAP_KEY));
     admin = auth.caller!;
   });
 
@@ -87,17 +94,17 @@ describe('accounts and keys', () => {
   it('authenticates an issued key until it is revoked or its account is suspended', async () => {
     const seller = await accounts.create(admin, { name: 'S', email: 's@example.test', roles: ['seller'] });
     const sellerCaller: Caller = { accountId: seller.id, roles: ['seller'] };
-    const issued = await keys.issue(sellerCaller, seller.id, 'laptop');
-    expect(await keys.authenticate(issued.key)).toEqual({ caller: sellerCaller });
-    expect(await keys.authenticate(`${issued.key}x`)).toEqual({ caller: null });
+    const issued = await issueKey(sellerCaller, seller.id, 'laptop');
+    expect(await keys.authenticate(issued.hash)).toEqual({ caller: sellerCaller });
+    expect(await keys.authenticate(hashApiKey(`${issued.key}x`))).toEqual({ caller: null });
 
-    const second = await keys.issue(sellerCaller, seller.id, 'ci');
+    const second = await issueKey(sellerCaller, seller.id, 'ci');
     await keys.revoke(sellerCaller, seller.id, issued.id);
-    expect(await keys.authenticate(issued.key)).toEqual({ caller: null });
-    expect(await keys.authenticate(second.key)).toEqual({ caller: sellerCaller });
+    expect(await keys.authenticate(issued.hash)).toEqual({ caller: null });
+    expect(await keys.authenticate(second.hash)).toEqual({ caller: sellerCaller });
 
     await db.prisma.account.update({ where: { id: seller.id }, data: { status: 'suspended' } });
-    expect(await keys.authenticate(second.key)).toEqual({ caller: null });
+    expect(await keys.authenticate(second.hash)).toEqual({ caller: null });
 
     const listed = await keys.list(admin, seller.id);
     expect(listed.map((k) => [k.name, k.revokedAt !== null])).toEqual([
@@ -110,11 +117,11 @@ describe('accounts and keys', () => {
   it('refuses a key of another account, even to its own account id', async () => {
     const a = await accounts.create(admin, { name: 'A', email: 'a@example.test', roles: ['buyer'] });
     const b = await accounts.create(admin, { name: 'B', email: 'b2@example.test', roles: ['buyer'] });
-    const bKey = await keys.issue(admin, b.id, 'k');
+    const bKey = await issueKey(admin, b.id, 'k');
     const callerA: Caller = { accountId: a.id, roles: ['buyer'] };
     // B's key id under A's account: not found, nothing revoked.
     expect(await codeOf(keys.revoke(callerA, a.id, bKey.id))).toBe(ErrorCode.InvalidKeyIDNotFound);
-    expect((await keys.authenticate(bKey.key)).caller?.accountId).toBe(b.id);
+    expect((await keys.authenticate(bKey.hash)).caller?.accountId).toBe(b.id);
     expect(await codeOf(keys.list(callerA, b.id))).toBe(ErrorCode.InvalidAccountIDNotFound);
     expect(await codeOf(accounts.get(callerA, b.id))).toBe(ErrorCode.InvalidAccountIDNotFound);
     expect(await codeOf(accounts.list(callerA, 10))).toBe(ErrorCode.UnauthorizedOperation);

@@ -12,7 +12,7 @@ import {
   type Logger as PinoLogger,
 } from '@imagemart/observability';
 import { loadConfig } from '@imagemart/config';
-import { checkRedis, connectDatabase } from '@imagemart/messaging';
+import { checkRedis, connectDatabase, processIdentity } from '@imagemart/messaging';
 import { createLogger } from '@imagemart/observability';
 import { ApiKeyAuthenticator } from './auth/api-key.authenticator.js';
 import { harden } from './hardening/hardening.js';
@@ -93,6 +93,7 @@ export interface RunningStorefront {
 /** Boots the gateway: validated config, preflight of PostgreSQL and Redis, then HTTP. */
 export async function startStorefront(env: Record<string, string | undefined> = process.env): Promise<RunningStorefront> {
   const config = loadConfig(storefrontConfigSchema, env);
+  processIdentity(config, 'storefront-api'); // no identity, no start: the services would refuse every call
   const logger = createLogger({ service: 'storefront-api', level: config.LOG_LEVEL });
   await checkRedis(config.REDIS_URL);
   await (await connectDatabase(config.DATABASE_URL, 1)).$disconnect();

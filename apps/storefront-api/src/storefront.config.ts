@@ -14,6 +14,12 @@ export const storefrontConfigSchema = baseConfigSchema.extend(objectStoreEnvSche
    * this bounds only changes made behind the API's back. 0 turns the cache off.
    */
   AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+  /**
+   * How long a key the permission service did not know is answered 401 without asking again (by
+   * its hash), so that a stream of bad keys is not a stream of calls. A new key is a new hash, so
+   * this delays nothing but a suspended account's return. 0 turns it off.
+   */
+  AUTH_UNKNOWN_KEY_TTL_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   /** How long /health waits for each dependency before it reports it down. */
   HEALTH_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(2000),
   /** Requests per minute one client address may make (every gateway together); 0 turns the limit off. */

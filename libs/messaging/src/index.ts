@@ -1,4 +1,5 @@
 export * from './bullmq/index.js';
+export * from './identity/index.js';
 export * from './redis-streams/index.js';
 export * from './rpc/index.js';
 export * from './runtime/index.js';

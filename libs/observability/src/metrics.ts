@@ -39,3 +39,10 @@ export const rpcReclaimed = new Counter({
   labelNames: ['service'] as const,
   registers: [metricsRegistry],
 });
+
+export const rpcCallerRefused = new Counter({
+  name: 'imagemart_rpc_caller_refused_total',
+  help: 'Requests and events a service refused because their caller assertion did not hold (forged, expired, replayed, bound to another payload, or from a process not allowed to send the pattern).',
+  labelNames: ['service', 'reason'] as const,
+  registers: [metricsRegistry],
+});

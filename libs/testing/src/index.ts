@@ -5,3 +5,4 @@ export * from './wait-for.js';
 export * from './service-testing-module.js';
 export * from './stripe/stripe-test-server.js';
 export * from './stripe/stripe-webhook.fixture.js';
+export * from './service-identities.js';

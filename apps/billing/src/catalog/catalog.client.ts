@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type BaseConfig } from '@imagemart/config';
 import { CatalogPattern, RpcService, isErrorBody, type ProductView } from '@imagemart/contracts';
-import { createRpcClient, DomainException, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
+import { createRpcClient, DomainException, processIdentity, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
 
 /** A product as the catalog describes it: its code, owner, listing and title. */
 export type CatalogProduct = ProductView;
@@ -16,6 +16,7 @@ export class CatalogClient implements OnModuleInit, OnApplicationShutdown {
       connection: config.REDIS_URL,
       prefix: config.REDIS_PREFIX,
       timeoutMs: config.RPC_TIMEOUT_MS,
+      signer: processIdentity(config, 'billing').signer,
     });
   }
 

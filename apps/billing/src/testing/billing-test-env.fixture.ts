@@ -7,7 +7,7 @@ import { CatalogPattern, ErrorCode, type Caller } from '@imagemart/contracts';
 import { PrismaClient } from '@imagemart/database';
 import { createRpcClient, DomainException, RedisStreamsServer, type RedisStreamsClient } from '@imagemart/messaging';
 import { requestContext } from '@imagemart/observability';
-import { serviceTestingModule } from '@imagemart/testing';
+import { serviceTestingModule, TestIdentities } from '@imagemart/testing';
 import { BillingModule } from '../billing.module.js';
 import type { CatalogProduct } from '../catalog/catalog.client.js';
 
@@ -52,13 +52,21 @@ export interface BillingTestEnv {
 
 export async function startBillingTestEnv(options: BillingTestEnvOptions): Promise<BillingTestEnv> {
   const connection = { connection: options.redisUrl, prefix: options.prefix };
+  const ids = TestIdentities.shared();
   const catalog = await NestFactory.createMicroservice(StandInCatalogModule, {
-    strategy: new RedisStreamsServer({ ...connection, service: 'catalog' }),
+    strategy: new RedisStreamsServer({ ...connection, service: 'catalog', trustedKeys: ids.trustedKeys() }),
     logger: ['error'],
   });
   await catalog.listen();
 
-  const config: Partial<BaseConfig> = { REDIS_URL: options.redisUrl, REDIS_PREFIX: options.prefix, RPC_TIMEOUT_MS: 5000, ...options.config };
+  const config: Partial<BaseConfig> = {
+    REDIS_URL: options.redisUrl,
+    REDIS_PREFIX: options.prefix,
+    RPC_TIMEOUT_MS: 5000,
+    CALLER_ASSERTION_TTL_MS: 30_000,
+    ...ids.env('billing'),
+    ...options.config,
+  };
   const moduleRef = await serviceTestingModule({ prisma: options.prisma, config, imports: [BillingModule] })
     .setLogger({ log() {}, warn() {}, error() {} })
     .compile();
@@ -66,9 +74,11 @@ export async function startBillingTestEnv(options: BillingTestEnvOptions): Promi
   let server: INestMicroservice | undefined;
   let billing: RedisStreamsClient | undefined;
   if (options.serveBilling) {
-    server = moduleRef.createNestMicroservice({ strategy: new RedisStreamsServer({ ...connection, service: 'billing' }) });
+    server = moduleRef.createNestMicroservice({
+      strategy: new RedisStreamsServer({ ...connection, service: 'billing', trustedKeys: ids.trustedKeys() }),
+    });
     await server.listen();
-    billing = createRpcClient('billing', { ...connection, timeoutMs: 5000 });
+    billing = createRpcClient('billing', { ...connection, timeoutMs: 5000, signer: ids.asAllowedSender() });
     await billing.connect();
   } else {
     await moduleRef.init();

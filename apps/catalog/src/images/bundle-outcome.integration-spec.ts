@@ -12,6 +12,7 @@ import {
   waitFor,
   type TestDatabase,
   type TestRedisPrefix,
+  TestIdentities,
 } from '@imagemart/testing';
 import type { Worker } from 'bullmq';
 import { CatalogModule } from '../catalog.module.js';
@@ -35,7 +36,13 @@ let n = 0;
 beforeAll(async () => {
   db = await createTestDatabase('catalog_bundle_outcome');
   redis = createTestRedisPrefix('catalog-bundle-outcome');
-  const config = loadConfig(catalogConfigSchema, { DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_PREFIX: redis.prefix });
+  const config = loadConfig(catalogConfigSchema, {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: redis.prefix,
+    ...TestIdentities.shared().env('catalog'),
+    ...TestIdentities.shared().env('catalog'),
+  });
   moduleRef = await serviceTestingModule({ prisma: db.prisma, config, imports: [CatalogModule] }).compile();
   await moduleRef.init();
   images = moduleRef.get(ImagesService);

@@ -34,6 +34,7 @@ import {
   waitFor,
   type TestDatabase,
   type TestRedisPrefix,
+  TestIdentities,
 } from '@imagemart/testing';
 import { CatalogModule } from '../catalog.module.js';
 import { catalogConfigSchema, type CatalogConfig } from '../catalog.config.js';
@@ -130,11 +131,17 @@ beforeAll(async () => {
     LAUNCH_GRANT_SECRET: 'x'.repeat(40),
     PLATFORM_SIGNING_KEY_PEM: exportKeyPem(keys.signing.privateKey),
     LOG_LEVEL: 'silent',
+    ...TestIdentities.shared().env('catalog'),
   });
   store = await createObjectStore({ driver: 'fs', root: storeDir });
   for (const service of ['permission', 'billing']) {
     const app = await NestFactory.createMicroservice(UpstreamStandInModule, {
-      strategy: new RedisStreamsServer({ connection: redis.url, prefix: redis.prefix, service }),
+      strategy: new RedisStreamsServer({
+        connection: redis.url,
+        prefix: redis.prefix,
+        service,
+        trustedKeys: TestIdentities.shared().trustedKeys(),
+      }),
       logger: false,
     });
     await app.listen();

@@ -9,7 +9,7 @@ import {
   type LaunchDecision,
   type PricingQuoteResponse,
 } from '@imagemart/contracts';
-import { DomainException, createRpcClient, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
+import { DomainException, createRpcClient, processIdentity, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
 import type { CatalogConfig } from '../catalog.config.js';
 
 interface CachedQuote {
@@ -30,7 +30,12 @@ export class LaunchUpstreamClient implements OnModuleInit, OnApplicationShutdown
   private readonly ttlMs: number;
 
   constructor(@Inject(APP_CONFIG) config: CatalogConfig) {
-    const options = { connection: config.REDIS_URL, prefix: config.REDIS_PREFIX, timeoutMs: config.LAUNCH_RPC_TIMEOUT_MS };
+    const options = {
+      connection: config.REDIS_URL,
+      prefix: config.REDIS_PREFIX,
+      timeoutMs: config.LAUNCH_RPC_TIMEOUT_MS,
+      signer: processIdentity(config, 'catalog').signer,
+    };
     this.clients = {
       permission: createRpcClient(RpcService.permission, options),
       billing: createRpcClient(RpcService.billing, options),

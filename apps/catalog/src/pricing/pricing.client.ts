@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG } from '@imagemart/config';
 import { BillingPattern, RpcService, type ListingPrice, type PricingQuoteResponse } from '@imagemart/contracts';
-import { createRpcClient, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
+import { createRpcClient, processIdentity, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
 import { requestContext } from '@imagemart/observability';
 import type { CatalogConfig } from '../catalog.config.js';
 
@@ -31,6 +31,7 @@ export class PricingClient implements OnModuleInit, OnApplicationShutdown {
       connection: config.REDIS_URL,
       prefix: config.REDIS_PREFIX,
       timeoutMs: config.PRICE_QUOTE_TIMEOUT_MS,
+      signer: processIdentity(config, 'catalog').signer,
     });
   }
 

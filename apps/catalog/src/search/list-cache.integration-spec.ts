@@ -9,6 +9,7 @@ import {
   waitFor,
   type TestDatabase,
   type TestRedisPrefix,
+  TestIdentities,
 } from '@imagemart/testing';
 import { CatalogModule } from '../catalog.module.js';
 import { catalogConfigSchema, type CatalogConfig } from '../catalog.config.js';
@@ -89,6 +90,7 @@ beforeAll(async () => {
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
     REDIS_PREFIX: redis.prefix,
+    ...TestIdentities.shared().env('catalog'),
     PRICE_QUOTE_TIMEOUT_MS: '300',
     CATALOG_LIST_CACHE_TTL_MS: '60000',
   });

@@ -19,6 +19,7 @@ import {
   serviceTestingModule,
   type TestDatabase,
   type TestRedisPrefix,
+  TestIdentities,
 } from '@imagemart/testing';
 import { CatalogModule } from '../catalog.module.js';
 import { catalogConfigSchema } from '../catalog.config.js';
@@ -51,6 +52,7 @@ beforeAll(async () => {
     DATABASE_URL: db.url,
     REDIS_URL: redis.url,
     REDIS_PREFIX: redis.prefix,
+    ...TestIdentities.shared().env('catalog'),
     UPLOAD_PART_SIZE_BYTES: String(PART),
   });
   moduleRef = await serviceTestingModule({ prisma: db.prisma, config, imports: [CatalogModule] }).compile();

@@ -10,7 +10,6 @@ import {
   type AuthenticateRequest,
   type AuthenticateResponse,
   type IssueApiKeyRequest,
-  type IssuedApiKey,
   type ListApiKeysRequest,
   type RevokeApiKeyRequest,
 } from '@imagemart/contracts';
@@ -22,8 +21,8 @@ export class ApiKeysHandler {
   constructor(private readonly keys: ApiKeysService) {}
 
   @MessagePattern(PermissionPattern.apiKeyIssue)
-  issue(@Payload(new ZodPayloadPipe(issueApiKeyRequestSchema)) req: IssueApiKeyRequest): Promise<IssuedApiKey> {
-    return this.keys.issue(req.caller, req.accountId, req.name);
+  issue(@Payload(new ZodPayloadPipe(issueApiKeyRequestSchema)) req: IssueApiKeyRequest): Promise<ApiKeyView> {
+    return this.keys.issue(req.caller, req.accountId, req.name, { hash: req.keyHash, prefix: req.prefix });
   }
 
   @MessagePattern(PermissionPattern.apiKeyList)
@@ -40,6 +39,6 @@ export class ApiKeysHandler {
   authenticate(
     @Payload(new ZodPayloadPipe(authenticateRequestSchema)) req: AuthenticateRequest,
   ): Promise<AuthenticateResponse> {
-    return this.keys.authenticate(req.key);
+    return this.keys.authenticate(req.keyHash);
   }
 }

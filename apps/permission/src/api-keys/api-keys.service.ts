@@ -5,7 +5,6 @@ import {
   type ApiKeyView,
   type AuthenticateResponse,
   type Caller,
-  type IssuedApiKey,
 } from '@imagemart/contracts';
 import { DomainException } from '@imagemart/messaging';
 import { requestContext } from '@imagemart/observability';
@@ -13,7 +12,7 @@ import { accountNotFound, assertSelfOrAdmin } from '../accounts/account.access.j
 import { AccountsRepository } from '../accounts/accounts.repository.js';
 import { AuditRepository } from '../audit/audit.repository.js';
 import { ApiKeyGeneration } from './api-key-generation.js';
-import { generateApiKey, generateApiKeyId, hashApiKey } from './api-key.secret.js';
+import { generateApiKeyId } from './api-key.secret.js';
 import { ApiKeysRepository } from './api-keys.repository.js';
 
 export function toApiKeyView(k: ApiKey): ApiKeyView {
@@ -38,11 +37,11 @@ export class ApiKeysService {
     private readonly generation: ApiKeyGeneration,
   ) {}
 
-  async issue(caller: Caller, accountId: string, name: string): Promise<IssuedApiKey> {
+  /** Records a key the gateway made: only its hash and prefix ever reach this service. */
+  async issue(caller: Caller, accountId: string, name: string, secret: { hash: string; prefix: string }): Promise<ApiKeyView> {
     assertSelfOrAdmin(caller, accountId);
     const account = await this.accounts.findById(accountId);
     if (!account) throw accountNotFound(accountId);
-    const secret = generateApiKey();
     const row = await this.prisma.$transaction(async (tx) => {
       const created = await this.keys.create(
         { id: generateApiKeyId(), accountId, name, prefix: secret.prefix, hash: secret.hash },
@@ -61,7 +60,7 @@ export class ApiKeysService {
       );
       return created;
     });
-    return { ...toApiKeyView(row), key: secret.key };
+    return toApiKeyView(row);
   }
 
   async list(caller: Caller, accountId: string): Promise<ApiKeyView[]> {
@@ -100,9 +99,9 @@ export class ApiKeysService {
     return toApiKeyView(row);
   }
 
-  /** Who holds this key: null for a key that is unknown, revoked, or whose account is suspended. */
-  async authenticate(key: string): Promise<AuthenticateResponse> {
-    const row = await this.keys.findByHash(hashApiKey(key));
+  /** Who holds the key with this SHA-256: null for a key that is unknown, revoked, or whose account is suspended. */
+  async authenticate(keyHash: string): Promise<AuthenticateResponse> {
+    const row = await this.keys.findByHash(keyHash);
     if (!row || row.revokedAt || row.account.status !== 'active') return { caller: null };
     await this.keys.touch(row.id, new Date());
     return { caller: { accountId: row.accountId, roles: row.account.roles } };

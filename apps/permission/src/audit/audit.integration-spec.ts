@@ -65,7 +65,7 @@ describe('the audit log', () => {
     const account = await inRequest('req-account', () =>
       moduleRef.get(AccountsService).create(null, { name: 'A', email: `${newAccountId()}@example.test`, roles: ['buyer'] }),
     );
-    const key = await inRequest('req-key', () => moduleRef.get(ApiKeysService).issue(admin, account.id, 'ci'));
+    const key = await inRequest('req-key', () => moduleRef.get(ApiKeysService).issue(admin, account.id, 'ci', { hash: 'a'.repeat(64), prefix: 'imk_abcdefgh' }));
     await inRequest('req-revoke', () => moduleRef.get(ApiKeysService).revoke(admin, account.id, key.id));
 
     const page = await list(admin);

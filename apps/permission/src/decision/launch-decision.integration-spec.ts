@@ -20,7 +20,14 @@ import {
   type RedisStreamsClient,
   type RunningRpcService,
 } from '@imagemart/messaging';
-import { createTestDatabase, createTestRedisPrefix, waitFor, type TestDatabase, type TestRedisPrefix } from '@imagemart/testing';
+import {
+  createTestDatabase,
+  createTestRedisPrefix,
+  TestIdentities,
+  waitFor,
+  type TestDatabase,
+  type TestRedisPrefix,
+} from '@imagemart/testing';
 import { ImageProjectionService } from '../images/image-projection.service.js';
 import { LaunchPermissionsService } from '../launch-permissions/launch-permissions.service.js';
 import {
@@ -301,6 +308,7 @@ describe('the service as deployed', () => {
       REDIS_URL: redis2.url,
       REDIS_PREFIX: redis2.prefix,
       LOG_LEVEL: 'silent',
+      ...TestIdentities.shared().env('permission'),
     };
     replicas = await Promise.all(
       [0, 1].map(() =>
@@ -314,7 +322,12 @@ describe('the service as deployed', () => {
         }),
       ),
     );
-    client = createRpcClient('permission', { connection: redis2.url, prefix: redis2.prefix, timeoutMs: 5000 });
+    client = createRpcClient('permission', {
+      connection: redis2.url,
+      prefix: redis2.prefix,
+      timeoutMs: 5000,
+      signer: TestIdentities.shared().asAllowedSender(),
+    });
     await client.connect();
     prisma = createPrismaClient(db.url);
   });

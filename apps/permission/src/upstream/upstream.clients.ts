@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG } from '@imagemart/config';
 import { isErrorBody } from '@imagemart/contracts';
-import { DomainException, createRpcClient, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
+import { DomainException, createRpcClient, processIdentity, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
 import type { PermissionConfig } from '../permission.config.js';
 
 /**
@@ -14,7 +14,12 @@ export class UpstreamClients implements OnModuleInit, OnApplicationShutdown {
   private readonly clients: Record<'catalog' | 'billing', RedisStreamsClient>;
 
   constructor(@Inject(APP_CONFIG) config: PermissionConfig) {
-    const options = { connection: config.REDIS_URL, prefix: config.REDIS_PREFIX, timeoutMs: config.RPC_TIMEOUT_MS };
+    const options = {
+      connection: config.REDIS_URL,
+      prefix: config.REDIS_PREFIX,
+      timeoutMs: config.RPC_TIMEOUT_MS,
+      signer: processIdentity(config, 'permission').signer,
+    };
     this.clients = { catalog: createRpcClient('catalog', options), billing: createRpcClient('billing', options) };
   }
 

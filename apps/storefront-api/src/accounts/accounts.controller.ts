@@ -10,6 +10,7 @@ import {
   issueApiKeyBodySchema,
   listAccountsQuerySchema,
   type AccountView,
+  generateApiKey,
   type ApiKeyView,
   type Caller,
   type CreateAccountBody,
@@ -63,13 +64,22 @@ export class AccountsController {
   @Post('accounts/:accountId/keys')
   @ApiOperation({ summary: 'Issue an API key. The key is in this response only; it is stored hashed.' })
   @ApiBody({ schema: openApiSchema(issueApiKeyBodySchema), required: false })
-  issueKey(
+  async issueKey(
     @CurrentCaller() caller: Caller,
     @Param('accountId', accountIdParam) accountId: string,
     @Body(new ZodValidationPipe(issueApiKeyBodySchema.optional().transform((b) => b ?? { name: 'default' })))
     body: { name: string },
   ): Promise<IssuedApiKey> {
-    return this.services.call('permission', PermissionPattern.apiKeyIssue, { caller, accountId, name: body.name });
+    // Made here, where it is shown: the permission service is sent its hash and prefix only.
+    const secret = generateApiKey();
+    const view = await this.services.call<ApiKeyView>('permission', PermissionPattern.apiKeyIssue, {
+      caller,
+      accountId,
+      name: body.name,
+      keyHash: secret.hash,
+      prefix: secret.prefix,
+    });
+    return { ...view, key: secret.key };
   }
 
   @Get('accounts/:accountId/keys')

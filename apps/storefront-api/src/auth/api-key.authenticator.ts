@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { APP_CONFIG } from '@imagemart/config';
@@ -6,6 +5,7 @@ import {
   ErrorCode,
   PermissionPattern,
   apiKeyGenerationKey,
+  hashApiKey,
   type AuthenticateResponse,
   type Caller,
 } from '@imagemart/contracts';
@@ -30,7 +30,8 @@ interface CachedCaller {
  * `Bearer <key>` is the API's scheme; `Basic` (any user name, the key as password) is accepted
  * where a browser must sign in, as on the queue dashboard.
  *
- * A valid key's caller is remembered (by the key's SHA-256, never the key) together with the
+ * The key itself never leaves the gateway: the permission service is asked by the key's SHA-256.
+ * A valid key's caller is remembered (by that hash, never the key) together with the
  * API-key generation, a Redis counter the permission service increments before it answers a
  * revoke. Each request reads the counter (one Redis GET instead of a call to the permission
  * service) and uses a remembered caller only while the counter is unchanged, so a revoked key
@@ -43,6 +44,9 @@ export class ApiKeyAuthenticator {
   private readonly early = new WeakMap<object, Promise<string | undefined>>();
   private readonly generationKey: string;
   private readonly ttlMs: number;
+  /** Hashes of keys the permission service did not know, until when they are answered 401 unasked. */
+  private readonly unknown = new Map<string, number>();
+  private readonly unknownTtlMs: number;
 
   constructor(
     private readonly services: ServiceClients,
@@ -51,6 +55,7 @@ export class ApiKeyAuthenticator {
   ) {
     this.generationKey = apiKeyGenerationKey(config.REDIS_PREFIX);
     this.ttlMs = config.AUTH_CACHE_TTL_MS;
+    this.unknownTtlMs = config.AUTH_UNKNOWN_KEY_TTL_MS;
   }
 
   /**
@@ -78,19 +83,32 @@ export class ApiKeyAuthenticator {
   }
 
   private async callerOf(key: string, early: Promise<string | undefined> | undefined): Promise<Caller | null> {
-    const generation = this.ttlMs > 0 ? await (early ?? this.currentGeneration()) : undefined;
-    const hash = generation === undefined ? undefined : createHash('sha256').update(key).digest('hex');
-    if (hash !== undefined) {
-      const hit = this.cache.get(hash);
-      if (hit && hit.generation === generation && hit.expiresAt > Date.now()) return hit.caller;
-      this.cache.delete(hash);
+    // The key never leaves the gateway: the permission service finds it by its hash.
+    const keyHash = hashApiKey(key);
+    const unknownUntil = this.unknown.get(keyHash);
+    if (unknownUntil !== undefined) {
+      if (unknownUntil > Date.now()) return null;
+      this.unknown.delete(keyHash);
     }
-    const { caller } = await this.services.call<AuthenticateResponse>('permission', PermissionPattern.apiKeyAuthenticate, { key });
+    const generation = this.ttlMs > 0 ? await (early ?? this.currentGeneration()) : undefined;
+    if (generation !== undefined) {
+      const hit = this.cache.get(keyHash);
+      if (hit && hit.generation === generation && hit.expiresAt > Date.now()) return hit.caller;
+      this.cache.delete(keyHash);
+    }
+    const { caller } = await this.services.call<AuthenticateResponse>('permission', PermissionPattern.apiKeyAuthenticate, { keyHash });
+    if (!caller) {
+      if (this.unknownTtlMs > 0) {
+        if (this.unknown.size >= MAX_CACHED_KEYS) this.unknown.delete(this.unknown.keys().next().value as string);
+        this.unknown.set(keyHash, Date.now() + this.unknownTtlMs);
+      }
+      return null;
+    }
     // Remembered under the generation read before asking: a revoke that raced this request has
     // moved the counter on, so the entry is never used.
-    if (caller && hash !== undefined && generation !== undefined) {
+    if (generation !== undefined) {
       if (this.cache.size >= MAX_CACHED_KEYS) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(hash, { caller, generation, expiresAt: Date.now() + this.ttlMs });
+      this.cache.set(keyHash, { caller, generation, expiresAt: Date.now() + this.ttlMs });
     }
     return caller;
   }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@imagemart/config';
 import { StorefrontModule } from '../storefront.module.js';
 import { storefrontConfigSchema } from '../storefront.config.js';
+import { TestIdentities } from '@imagemart/testing';
 import { IS_OPTIONAL_AUTH, IS_PUBLIC } from './public.decorator.js';
 
 /**
@@ -28,7 +29,7 @@ const OPTIONAL_AUTH_ROUTES: string[] = [
 
 describe('routes', () => {
   it('are public only where listed; every other one goes through the auth guard', () => {
-    const module = StorefrontModule.forRoot(loadConfig(storefrontConfigSchema, {}));
+    const module = StorefrontModule.forRoot(loadConfig(storefrontConfigSchema, TestIdentities.shared().env('storefront-api')));
     const routes: { route: string; isPublic: boolean; isOptional: boolean }[] = [];
     for (const controller of module.controllers ?? []) {
       const base = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '');

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import { firstValueFrom, timeout as rxTimeout } from 'rxjs';
 import { APP_CONFIG } from '@imagemart/config';
 import { ErrorCode, RpcService, isErrorBody } from '@imagemart/contracts';
-import { RedisStreamsClient } from '@imagemart/messaging';
+import { RedisStreamsClient, processIdentity } from '@imagemart/messaging';
 import { requestContext } from '@imagemart/observability';
 import { ApiProblem } from '../problem/api-problem.js';
 import type { StorefrontConfig } from '../storefront.config.js';
@@ -17,12 +17,14 @@ export class ServiceClients implements OnModuleInit, OnApplicationShutdown {
   private readonly clients: Record<RpcService, RedisStreamsClient>;
 
   constructor(@Inject(APP_CONFIG) config: StorefrontConfig) {
+    const { signer } = processIdentity(config, 'storefront-api');
     const make = (service: RpcService) =>
       new RedisStreamsClient({
         connection: config.REDIS_URL,
         prefix: config.REDIS_PREFIX,
         service,
         timeoutMs: config.RPC_TIMEOUT_MS,
+        signer,
       });
     this.clients = { permission: make('permission'), catalog: make('catalog'), billing: make('billing') };
   }
@@ -48,6 +50,10 @@ export class ServiceClients implements OnModuleInit, OnApplicationShutdown {
     try {
       return await firstValueFrom(Number.isFinite(budget) ? reply$.pipe(rxTimeout(budget)) : reply$);
     } catch (err) {
+      // A refused assertion of ours is the platform's fault (keys out of step), not the caller's.
+      if (isErrorBody(err) && err.code === ErrorCode.InvalidCallerAssertion) {
+        throw new ApiProblem(ErrorCode.InternalError, 'Internal error');
+      }
       if (isErrorBody(err)) throw ApiProblem.from(err);
       if (err instanceof Error && err.name === 'TimeoutError') throw timedOut();
       throw err;

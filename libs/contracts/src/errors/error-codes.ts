@@ -35,6 +35,12 @@ export const ErrorCode = {
   // 401, 403
   AuthFailure: 'AuthFailure',
   UnauthorizedOperation: 'UnauthorizedOperation',
+  /**
+   * A message on the bus whose signed caller assertion is missing, forged, expired, replayed,
+   * bound to another payload, or from a process not allowed to send it (never seen by people:
+   * the gateway answers its own calls' refusals as InternalError).
+   */
+  InvalidCallerAssertion: 'InvalidCallerAssertion',
   /** A manifest whose `image/user` is another account than the uploading one. */
   InvalidManifestUser: 'InvalidManifest.User',
   /** A paid image launched without an active subscription to its product. */
@@ -99,6 +105,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   InstanceLimitExceeded: 400,
   AuthFailure: 401,
   UnauthorizedOperation: 403,
+  InvalidCallerAssertion: 403,
   'InvalidManifest.User': 403,
   OptInRequired: 403,
   RouteNotFound: 404,

@@ -45,10 +45,16 @@ export const listAccountsRequestSchema = z.strictObject({
 export type ListAccountsRequest = z.infer<typeof listAccountsRequestSchema>;
 
 export const issueApiKeyBodySchema = z.strictObject({ name: trimmed(128).default('default') });
+/** SHA-256 of an API key, lowercase hex: all the services ever see of a key. */
+export const apiKeyHashSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+
+/** The gateway makes the key and sends only its hash and the prefix lists show (docs/api.md). */
 export const issueApiKeyRequestSchema = z.strictObject({
   caller: callerSchema,
   accountId: accountIdSchema,
   name: trimmed(128),
+  keyHash: apiKeyHashSchema,
+  prefix: z.string().regex(/^imk_[A-Za-z0-9_-]{8}$/, 'must be the first 12 characters of the key'),
 });
 export type IssueApiKeyRequest = z.infer<typeof issueApiKeyRequestSchema>;
 
@@ -62,7 +68,7 @@ export const revokeApiKeyRequestSchema = z.strictObject({
 });
 export type RevokeApiKeyRequest = z.infer<typeof revokeApiKeyRequestSchema>;
 
-export const authenticateRequestSchema = z.strictObject({ key: z.string().min(1).max(256) });
+export const authenticateRequestSchema = z.strictObject({ keyHash: apiKeyHashSchema });
 export type AuthenticateRequest = z.infer<typeof authenticateRequestSchema>;
 
 // Responses (what the service returns, and what the gateway serialises as JSON).

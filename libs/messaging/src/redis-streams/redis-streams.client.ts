@@ -11,6 +11,7 @@ import {
 import type { Redis } from 'ioredis';
 import { firstValueFrom } from 'rxjs';
 import { requestContext, rpcClientDuration } from '@imagemart/observability';
+import type { AssertionMaker } from '../identity/caller-assertions.js';
 import { createRedis, logConnectionErrors, type RedisConnection } from './redis-streams.connection.js';
 import {
   encodeRequest,
@@ -29,6 +30,11 @@ export interface RedisStreamsClientOptions {
   service: string;
   /** Every call fails with `ServiceTimeout` after this long. Default 5000. */
   timeoutMs?: number;
+  /**
+   * Signs each request with this process's identity (docs/messaging.md, "Signed callers"). The
+   * services refuse requests without a valid assertion; only tests of the transport leave it out.
+   */
+  signer?: AssertionMaker;
 }
 
 /** Bounds a service's stream should nobody read it for a long while. */
@@ -137,14 +143,17 @@ export class RedisStreamsClient extends ClientProxy {
     const id = randomUUID();
     const pattern = this.normalizePattern(packet.pattern as MsPattern);
     // Encoded first: data JSON cannot hold (a BigInt, a cycle) throws here, with nothing to undo.
-    const fields = encodeRequest({
-      id,
-      pattern,
-      data: packet.data,
-      replyTo: this.replyKey,
-      deadline: Date.now() + this.timeoutMs,
-      metadata: this.metadata(packet),
-    });
+    const fields = encodeRequest(
+      {
+        id,
+        pattern,
+        data: packet.data,
+        replyTo: this.replyKey,
+        deadline: Date.now() + this.timeoutMs,
+        metadata: this.metadata(packet),
+      },
+      this.assert(id, pattern, packet.data),
+    );
     const started = performance.now();
     const settle = (outcome: Outcome, result: WritePacket) => {
       const call = this.pending.get(id);
@@ -184,12 +193,12 @@ export class RedisStreamsClient extends ClientProxy {
   }
 
   protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
-    const fields = encodeRequest({
-      id: randomUUID(),
-      pattern: this.normalizePattern(packet.pattern as MsPattern),
-      data: packet.data,
-      metadata: this.metadata(packet),
-    });
+    const id = randomUUID();
+    const pattern = this.normalizePattern(packet.pattern as MsPattern);
+    const fields = encodeRequest(
+      { id, pattern, data: packet.data, metadata: this.metadata(packet) },
+      this.assert(id, pattern, packet.data),
+    );
     try {
       if (!this.commands) throw new Error('closed');
       await this.commands.xadd(this.stream, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', ...fields);
@@ -199,6 +208,12 @@ export class RedisStreamsClient extends ClientProxy {
       throw unavailableError(this.service, 'the message bus is down');
     }
     return undefined as T;
+  }
+
+  /** The assertion maker for one request, when this client signs. */
+  private assert(id: string, pattern: string, data: unknown): ((dataJson: string) => string) | undefined {
+    const signer = this.options.signer;
+    return signer && ((dataJson) => signer.assertion({ service: this.service, id, pattern, data, dataJson }));
   }
 
   /** What the dispatch hook set, plus the current request id so the service logs under it. */

@@ -23,7 +23,21 @@ describe('Redis Streams wire format', () => {
       deadline: 1_700_000_000_000,
       metadata: { requestId: 'req-1' },
     };
-    expect(decodeRequest(encodeRequest(request))).toEqual({ ok: true, request });
+    expect(decodeRequest(encodeRequest(request))).toEqual({
+      ok: true,
+      request: { ...request, dataJson: JSON.stringify(request.data), assertion: undefined },
+    });
+  });
+
+  it('carries the caller assertion made from the data field exactly as encoded', () => {
+    const seen: string[] = [];
+    const fields = encodeRequest({ id: 'r4', pattern: 'p', data: { a: 'é', b: [1] }, metadata: {} }, (json) => {
+      seen.push(json);
+      return `signed:${json.length}`;
+    });
+    const decoded = decodeRequest(fields);
+    expect(decoded.ok && decoded.request.dataJson).toBe(seen[0]);
+    expect(decoded.ok && decoded.request.assertion).toBe(`signed:${seen[0].length}`);
   });
 
   it('encodes an event without replyTo or deadline', () => {

@@ -26,6 +26,13 @@ export interface RpcRequest {
   /** Epoch ms after which the caller has given up; absent for an event. */
   deadline?: number;
   metadata: PacketMetadata;
+  /** The sender's signed caller assertion (docs/messaging.md, "Signed callers"). */
+  assertion?: string;
+}
+
+/** A request as read off the stream: also its `data` field exactly as it was sent. */
+export interface ReceivedRpcRequest extends RpcRequest {
+  dataJson: string;
 }
 
 /** One reply, pushed as JSON onto the caller's reply list. */
@@ -35,17 +42,23 @@ export interface RpcReply {
   err?: ErrorBody;
 }
 
-/** Field/value pairs for XADD. */
-export function encodeRequest(request: RpcRequest): string[] {
-  const fields = ['id', request.id, 'pattern', request.pattern, 'data', JSON.stringify(request.data)];
+/**
+ * Field/value pairs for XADD. `assert`, when given, makes the request's caller assertion from its
+ * `data` field exactly as encoded (the assertion is bound to those bytes).
+ */
+export function encodeRequest(request: RpcRequest, assert?: (dataJson: string) => string): string[] {
+  const dataJson = JSON.stringify(request.data) ?? 'null';
+  const fields = ['id', request.id, 'pattern', request.pattern, 'data', dataJson];
   if (request.replyTo) fields.push('replyTo', request.replyTo);
   if (request.deadline !== undefined) fields.push('deadline', String(request.deadline));
   fields.push('metadata', JSON.stringify(request.metadata));
+  const assertion = request.assertion ?? assert?.(dataJson);
+  if (assertion) fields.push('assertion', assertion);
   return fields;
 }
 
 export type DecodedRequest =
-  | { ok: true; request: RpcRequest }
+  | { ok: true; request: ReceivedRpcRequest }
   /** What could be read of a broken entry, so that its caller can still be told. */
   | { ok: false; id?: string; replyTo?: string };
 
@@ -58,8 +71,10 @@ export function decodeRequest(flat: string[] | null | undefined): DecodedRequest
   const pattern = fields.get('pattern');
   const replyTo = fields.get('replyTo') || undefined;
   const deadline = fields.has('deadline') ? Number(fields.get('deadline')) : undefined;
+  const dataJson = fields.get('data') ?? 'null';
+  const assertion = fields.get('assertion') || undefined;
   try {
-    const data: unknown = JSON.parse(fields.get('data') ?? 'null');
+    const data: unknown = JSON.parse(dataJson);
     const metadata: unknown = JSON.parse(fields.get('metadata') ?? '{}');
     if (
       !id ||
@@ -69,7 +84,7 @@ export function decodeRequest(flat: string[] | null | undefined): DecodedRequest
     ) {
       return { ok: false, id, replyTo };
     }
-    return { ok: true, request: { id, pattern, data, replyTo, deadline, metadata } };
+    return { ok: true, request: { id, pattern, data, dataJson, replyTo, deadline, metadata, assertion } };
   } catch {
     return { ok: false, id, replyTo };
   }

@@ -10,13 +10,16 @@ import {
 } from '@nestjs/microservices';
 import type { Redis } from 'ioredis';
 import { throwError, type Observable } from 'rxjs';
-import type { ErrorBody } from '@imagemart/contracts';
+import { allowedSenders, ErrorCode, type ErrorBody } from '@imagemart/contracts';
 import {
   acceptOrCreateRequestId,
   requestContext,
+  rpcCallerRefused,
   rpcReclaimed,
   rpcServerDuration,
 } from '@imagemart/observability';
+import { CallerVerifier } from '../identity/caller-assertions.js';
+import { AssertionRefused, type TrustedKeys } from '../identity/service-identity.js';
 import { createRedis, logConnectionErrors, type RedisConnection } from './redis-streams.connection.js';
 import { RedisStreamsContext } from './redis-streams.context.js';
 import {
@@ -53,6 +56,12 @@ export interface RedisStreamsServerOptions {
   concurrency?: number;
   /** How long close() waits for requests in flight before leaving them to a sibling. Default 10000. */
   closeTimeoutMs?: number;
+  /**
+   * The public keys of the processes whose signed requests this service acts on. Set, every
+   * request and event needs a valid caller assertion (docs/messaging.md, "Signed callers");
+   * unset (tests of the transport alone), none is checked.
+   */
+  trustedKeys?: TrustedKeys;
 }
 
 /** The ioredis connection events that `on()` passes on (from both connections). */
@@ -106,6 +115,7 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
   private stopping = false;
   private closing?: Promise<void>;
   private listeners: Array<[event: string, callback: (...args: unknown[]) => void]> = [];
+  private verifier?: CallerVerifier;
 
   constructor(private readonly options: RedisStreamsServerOptions) {
     super();
@@ -129,6 +139,17 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
   }
 
   private async start(): Promise<void> {
+    if (this.options.trustedKeys) {
+      // Deciding who may send a pattern is part of adding it: a handler nobody may call is a mistake.
+      const unguarded = [...this.messageHandlers.keys()].filter(
+        (pattern) => allowedSenders(pattern).length === 0,
+      );
+      if (unguarded.length > 0) {
+        throw new Error(
+          `${this.options.service} has handlers for patterns no process may send (add them to PATTERN_SENDERS in libs/contracts): ${unguarded.join(', ')}`,
+        );
+      }
+    }
     const commands = createRedis(this.options.connection, { lazyConnect: true });
     // A blocking read must wait for Redis to come back rather than fail and spin.
     const reader = createRedis(this.options.connection, { lazyConnect: true, maxRetriesPerRequest: null });
@@ -145,6 +166,14 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
       await Promise.all([commands.connect(), reader.connect()]);
       this.readerId = Number(await reader.client('ID'));
       await this.ensureGroup();
+      if (this.options.trustedKeys) {
+        this.verifier = new CallerVerifier({
+          service: this.options.service,
+          trusted: this.options.trustedKeys,
+          redis: commands,
+          prefix: this.options.prefix,
+        });
+      }
     } catch (err) {
       commands.disconnect();
       reader.disconnect();
@@ -246,6 +275,33 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
       { entryId, stream: this.stream, consumer: this.consumer, reclaimed, deadline: request.deadline },
     ]);
     const requestId = acceptOrCreateRequestId(request.metadata.requestId);
+
+    if (this.verifier) {
+      const refusal = await this.verifier.verify({ entryId, ...request }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      if (refusal !== undefined) {
+        if (!(refusal instanceof AssertionRefused)) {
+          throw refusal instanceof Error
+            ? refusal
+            : new Error('verifying the caller failed', { cause: refusal }); // Redis failed: left pending, retried
+        }
+        rpcCallerRefused.inc({ service: this.options.service, reason: refusal.reason });
+        this.logger.warn({
+          msg: 'refused a message whose caller assertion does not hold',
+          reason: refusal.reason,
+          issuer: refusal.issuer,
+          pattern: request.pattern,
+          requestId,
+          entryId,
+        });
+        const answer = request.replyTo
+          ? { replyTo: request.replyTo, reply: { id: request.id, err: callerRefusedError(refusal) } }
+          : undefined;
+        return this.finish(entryId, answer);
+      }
+    }
 
     if (!request.replyTo) {
       // An event is acked even when its handler fails: work that must not be lost goes
@@ -477,6 +533,13 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
     if (!this.commands || !this.reader) throw new Error('Not listening yet: call listen() first');
     return [this.commands, this.reader] as T;
   }
+}
+
+function callerRefusedError(refusal: AssertionRefused): ErrorBody {
+  return {
+    code: ErrorCode.InvalidCallerAssertion,
+    detail: `The message's caller assertion was refused (${refusal.reason}).`,
+  };
 }
 
 /** A reply that cannot be serialised (a BigInt, a cycle) becomes an InternalError. */

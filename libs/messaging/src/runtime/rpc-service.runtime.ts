@@ -12,6 +12,7 @@ import { RedisStreamsServer } from '../redis-streams/index.js';
 import { createHealthHandler } from './health.handler.js';
 import { DOMAIN_EVENT_HANDLERS, startDomainEventConsumer, type DomainEventHandlers } from './domain-events.consumer.js';
 import { checkRedis, connectDatabase } from './preflight.js';
+import { processIdentity } from '../identity/identity.config.js';
 
 @Module({})
 class RuntimeModule {}
@@ -53,6 +54,7 @@ export interface RunningRpcService {
  */
 export async function startRpcService<C extends BaseConfig>(options: RpcServiceOptions<C>): Promise<RunningRpcService> {
   const config = loadConfig(options.configSchema, options.env);
+  const identity = processIdentity(config, options.service);
   const logger = createLogger({ service: options.service, level: config.LOG_LEVEL });
   const instance = `${options.service}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
@@ -82,6 +84,7 @@ export async function startRpcService<C extends BaseConfig>(options: RpcServiceO
       prefix: config.REDIS_PREFIX,
       service: options.service,
       consumer: instance,
+      trustedKeys: identity.trustedKeys,
     }),
     logger: new PinoNestLogger(logger),
   });

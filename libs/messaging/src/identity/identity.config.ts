@@ -1,0 +1,35 @@
+import type { BaseConfig } from '@imagemart/config';
+import type { SigningProcess } from '@imagemart/contracts';
+import { CallerSigner } from './caller-assertions.js';
+import { IdentityConfigError, parseServiceIdentity, parseTrustedKeys, type TrustedKeys } from './service-identity.js';
+
+/** What a process needs to sign what it sends and to check what it receives. */
+export interface ProcessIdentity {
+  signer: CallerSigner;
+  trustedKeys: TrustedKeys;
+}
+
+type IdentitySettings = Pick<BaseConfig, 'SERVICE_IDENTITY_KEY' | 'SERVICE_TRUSTED_KEYS' | 'CALLER_ASSERTION_TTL_MS'>;
+
+const cache = new WeakMap<object, ProcessIdentity>();
+
+/**
+ * The process's identity from its settings, read once per settings object. Both settings are
+ * required: a process without them could neither be believed nor believe anyone, so it does not
+ * start (the message says what to set).
+ */
+export function processIdentity(config: IdentitySettings, process: SigningProcess): ProcessIdentity {
+  const known = cache.get(config);
+  if (known && known.signer.process === process) return known;
+  if (!config.SERVICE_IDENTITY_KEY || !config.SERVICE_TRUSTED_KEYS) {
+    throw new IdentityConfigError(
+      `${process} needs SERVICE_IDENTITY_KEY (its own Ed25519 private key) and SERVICE_TRUSTED_KEYS (every process's public key): ` +
+        '`npm start` generates both under .data/identity/; docs/messaging.md ("Signed callers") says how to provide them elsewhere.',
+    );
+  }
+  const identity = parseServiceIdentity(process, config.SERVICE_IDENTITY_KEY);
+  const trustedKeys = parseTrustedKeys(config.SERVICE_TRUSTED_KEYS);
+  const made = { signer: new CallerSigner(identity, config.CALLER_ASSERTION_TTL_MS), trustedKeys };
+  cache.set(config, made);
+  return made;
+}
