@@ -1,7 +1,9 @@
 /**
  * RPC over the Redis Streams transport: latency of sequential calls, throughput with 100 calls in
  * flight, and the same sequential latency for a bare ioredis request/response (a list each way)
- * as the floor. The service runs in a child process, as in production.
+ * as the floor. The service runs in a child process, as in production. The same sequential and
+ * concurrent calls again with signed callers (the gateway signs, the service verifies and checks
+ * the replay guard, as every platform call does): `signed_*`.
  *
  * Standalone: `node --import tsx bench/rpc.bench.ts` from the repository root.
  */
@@ -10,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
-import { createTestRedisPrefix } from '@imagemart/testing';
+import { createTestRedisPrefix, TestIdentities } from '@imagemart/testing';
 import { runIfMain, stopChild } from './support/process.js';
 
 const SEQUENTIAL_CALLS = 2_000;
@@ -27,6 +29,7 @@ export async function run(): Promise<Record<string, number | string>> {
   const service = 'bench';
   const children: ChildProcess[] = [];
   const client = createRpcClient(service, { connection: url, prefix, timeoutMs: 10_000 });
+  const clients = [client];
   try {
     children.push(
       await startFixture('server.fixture.ts', { REDIS_URL: url, PREFIX: prefix, SERVICE: service }),
@@ -38,6 +41,27 @@ export async function run(): Promise<Record<string, number | string>> {
     const started = performance.now();
     const concurrent = await inParallel(CONCURRENT_CALLS, IN_FLIGHT, call);
     const concurrentSeconds = (performance.now() - started) / 1000;
+
+    // Signed callers: a gateway-only pattern with a person in its payload, as the platform sends it.
+    const ids = TestIdentities.shared();
+    children.push(
+      await startFixture('server.fixture.ts', {
+        REDIS_URL: url,
+        PREFIX: prefix,
+        SERVICE: 'catalog',
+        PATTERN: 'catalog.image.get',
+        SERVICE_TRUSTED_KEYS: ids.trustedKeysSetting,
+      }),
+    );
+    const signedClient = createRpcClient('catalog', { connection: url, prefix, timeoutMs: 10_000, signer: ids.signer('storefront-api') });
+    clients.push(signedClient);
+    const signedCall = () =>
+      sendRpc(signedClient, 'catalog.image.get', { caller: { accountId: '123456789012', roles: ['buyer'] }, imageId: 'ami-0123456789abcdef0' });
+    await repeat(WARMUP_CALLS, signedCall);
+    const signedSequential = await repeat(SEQUENTIAL_CALLS, signedCall);
+    const signedStarted = performance.now();
+    await inParallel(CONCURRENT_CALLS, IN_FLIGHT, signedCall);
+    const signedSeconds = (performance.now() - signedStarted) / 1000;
 
     children.push(await startFixture('baseline.fixture.ts', { REDIS_URL: url, PREFIX: prefix }));
     const baseline = await measureBaseline(url, prefix);
@@ -53,12 +77,16 @@ export async function run(): Promise<Record<string, number | string>> {
       baseline_p50_ms: round(baselineP50),
       baseline_p99_ms: round(percentile(baseline, 99)),
       ratio_p50: round(p50 / baselineP50),
+      signed_calls_per_s: Math.round(CONCURRENT_CALLS / signedSeconds),
+      signed_p50_ms: round(percentile(signedSequential, 50)),
+      signed_p99_ms: round(percentile(signedSequential, 99)),
+      signed_throughput_ratio: round(CONCURRENT_CALLS / signedSeconds / (CONCURRENT_CALLS / concurrentSeconds)),
       sequential_calls: SEQUENTIAL_CALLS,
       concurrent_calls: CONCURRENT_CALLS,
       in_flight: IN_FLIGHT,
     };
   } finally {
-    await client.close();
+    await Promise.all(clients.map((c) => c.close()));
     await Promise.all(children.map(stopChild));
     await keys.cleanup();
   }

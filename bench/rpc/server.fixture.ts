@@ -2,16 +2,18 @@
  * The replica the RPC bench calls: a Nest microservice on the Redis Streams transport with one
  * handler that answers a small object, as a real lookup would. Run with `node --import tsx`
  * from the repository root (no decorator metadata there: nothing is injected by type).
- * Settings: REDIS_URL, PREFIX, SERVICE. Tells its parent `{ type: 'ready' }` once listening.
+ * Settings: REDIS_URL, PREFIX, SERVICE, PATTERN, and SERVICE_TRUSTED_KEYS (set: every request
+ * must carry a valid caller assertion, as in the platform). Tells its parent `{ type: 'ready' }`
+ * once listening.
  */
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern } from '@nestjs/microservices';
-import { RedisStreamsServer } from '@imagemart/messaging';
+import { RedisStreamsServer, parseTrustedKeys } from '@imagemart/messaging';
 
 @Controller()
 class BenchHandler {
-  @MessagePattern('bench.image.get')
+  @MessagePattern(process.env.PATTERN ?? 'bench.image.get')
   get(data: { imageId: string }) {
     return { imageId: data.imageId, name: 'debian-12', architecture: 'x86_64', state: 'available' };
   }
@@ -25,6 +27,7 @@ const app = await NestFactory.createMicroservice(BenchModule, {
     connection: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     prefix: process.env.PREFIX ?? 'bench',
     service: process.env.SERVICE ?? 'bench',
+    ...(process.env.SERVICE_TRUSTED_KEYS ? { trustedKeys: parseTrustedKeys(process.env.SERVICE_TRUSTED_KEYS) } : {}),
   }),
   logger: ['error', 'warn'],
 });
