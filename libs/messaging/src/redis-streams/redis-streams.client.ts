@@ -11,7 +11,7 @@ import {
 import type { Redis } from 'ioredis';
 import { firstValueFrom } from 'rxjs';
 import { requestContext, rpcClientDuration } from '@imagemart/observability';
-import { createRedis, logConnectionErrors, type RedisConnection } from './redis-streams.connection.js';
+import { createRedis, logConnectionErrors, rpcCallerName, type RedisConnection } from './redis-streams.connection.js';
 import {
   encodeRequest,
   rpcReplyKey,
@@ -29,6 +29,8 @@ export interface RedisStreamsClientOptions {
   service: string;
   /** Every call fails with `ServiceTimeout` after this long. Default 5000. */
   timeoutMs?: number;
+  /** The calling process, named in the reply list's key; by default the connection's Redis user's. */
+  caller?: string;
 }
 
 /** Bounds a service's stream should nobody read it for a long while. */
@@ -64,7 +66,11 @@ export class RedisStreamsClient extends ClientProxy {
     super();
     this.service = options.service;
     this.stream = rpcStreamKey(options.prefix, options.service);
-    this.replyKey = rpcReplyKey(options.prefix, randomUUID());
+    this.replyKey = rpcReplyKey(
+      options.prefix,
+      options.caller ?? rpcCallerName(options.connection, options.prefix),
+      randomUUID(),
+    );
     this.timeoutMs = options.timeoutMs ?? 5000;
   }
 
