@@ -14,8 +14,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventQueue, QueueName, platformKeysKey } from '@imagemart/contracts';
 import { createTestRedisPrefix, createTestRedisUser, waitFor, type TestRedisUser } from '@imagemart/testing';
 import { createQueue, createWorker } from '../bullmq/index.js';
-import { RedisStreamsServer, createRpcClient, rpcStreamKey, sendRpc, type RedisStreamsClient } from '../redis-streams/index.js';
-import { REDIS_ACL_PROCESSES, redisAclRules, redisUserName, type RedisAclProcess } from './redis-acl.rules.js';
+import {
+  RedisStreamsServer,
+  createRpcClient,
+  rpcStreamKey,
+  sendRpc,
+  type RedisStreamsClient,
+} from '../redis-streams/index.js';
+import {
+  REDIS_ACL_PROCESSES,
+  redisAclRules,
+  redisUserName,
+  type RedisAclProcess,
+} from './redis-acl.rules.js';
 import { redisPasswordHash, redisPasswordVariable, redisUrlWithUser } from './redis-acl.users.js';
 
 @Controller()
@@ -89,7 +100,9 @@ afterAll(async () => {
   for (const c of connections) c.disconnect();
   await redisPrefix.cleanup();
   // cleanup() took the users with the keys.
-  expect(((await admin.call('ACL', 'USERS')) as string[]).filter((u) => u.startsWith(`${prefix}.`))).toEqual([]);
+  expect(((await admin.call('ACL', 'USERS')) as string[]).filter((u) => u.startsWith(`${prefix}.`))).toEqual(
+    [],
+  );
   admin.disconnect();
 });
 
@@ -99,9 +112,15 @@ describe('Redis ACL users per process', () => {
     const gateway = client('catalog', users['storefront-api'].url);
     const billing = client('catalog', users.billing.url);
     const self = client('catalog', users.catalog.url);
-    await expect(sendRpc(gateway, 'acl.echo', { tag: 'from the gateway' })).resolves.toEqual({ tag: 'from the gateway' });
-    await expect(sendRpc(billing, 'acl.echo', { tag: 'from billing' })).resolves.toEqual({ tag: 'from billing' });
-    await expect(sendRpc(self, 'acl.echo', { tag: 'health check' })).resolves.toEqual({ tag: 'health check' });
+    await expect(sendRpc(gateway, 'acl.echo', { tag: 'from the gateway' })).resolves.toEqual({
+      tag: 'from the gateway',
+    });
+    await expect(sendRpc(billing, 'acl.echo', { tag: 'from billing' })).resolves.toEqual({
+      tag: 'from billing',
+    });
+    await expect(sendRpc(self, 'acl.echo', { tag: 'health check' })).resolves.toEqual({
+      tag: 'health check',
+    });
 
     // Each client's reply list carries its process's name (taken from its Redis user).
     const replyKeyOf = (c: RedisStreamsClient) => (c as unknown as { replyKey: string }).replyKey;
@@ -126,7 +145,9 @@ describe('Redis ACL users per process', () => {
     workers.push(worker);
     await producer.add('catalog.instance.changed', { n: 21 }, { jobId: 'event-1' });
     await waitFor(() => done.length === 1, { what: 'the worker to run the job' });
-    await waitFor(async () => (await producer.getJobState('event-1')) === 'completed', { what: 'the job to complete' });
+    await waitFor(async () => (await producer.getJobState('event-1')) === 'completed', {
+      what: 'the job to complete',
+    });
     expect((await producer.getJob('event-1'))?.returnvalue).toBe(42);
 
     // The gateway's dashboard and metrics read (and may retry) the queues they show.
@@ -152,17 +173,23 @@ describe('Redis ACL users per process', () => {
 
     // Billing never calls the permission service; the bundler-worker calls no one.
     await expect(billing.xadd(rpcStreamKey(prefix, 'permission'), '*', 'id', 'x')).rejects.toThrow(/NOPERM/);
-    await expect(as('bundler-worker').xadd(rpcStreamKey(prefix, 'catalog'), '*', 'id', 'x')).rejects.toThrow(/NOPERM/);
+    await expect(as('bundler-worker').xadd(rpcStreamKey(prefix, 'catalog'), '*', 'id', 'x')).rejects.toThrow(
+      /NOPERM/,
+    );
     // A caller may add requests to a service's stream, but not read the requests of others.
     const gateway = as('storefront-api');
     await expect(gateway.xrange(rpcStreamKey(prefix, 'catalog'), '-', '+')).rejects.toThrow(/NOPERM/);
-    await expect(gateway.xreadgroup('GROUP', 'catalog', 'intruder', 'STREAMS', rpcStreamKey(prefix, 'catalog'), '>')).rejects.toThrow(/NOPERM/);
+    await expect(
+      gateway.xreadgroup('GROUP', 'catalog', 'intruder', 'STREAMS', rpcStreamKey(prefix, 'catalog'), '>'),
+    ).rejects.toThrow(/NOPERM/);
     expect(await admin.exists(rpcStreamKey(prefix, 'permission'))).toBe(0);
 
     // Queues: billing may not add a bundling job; the gateway may not touch a service's event queue.
     const intruder = createQueue(QueueName.bundling, { url: users.billing.url, prefix });
     queues.push(intruder);
-    await expect(intruder.add('bundle', { imageId: 'ami-00000000000000000' }, { jobId: 'forged' })).rejects.toThrow(/NOPERM/);
+    await expect(
+      intruder.add('bundle', { imageId: 'ami-00000000000000000' }, { jobId: 'forged' }),
+    ).rejects.toThrow(/NOPERM/);
     await expect(gateway.hgetall(`${prefix}:${EventQueue.permission}:meta`)).rejects.toThrow(/NOPERM/);
     expect(await admin.exists(`${prefix}:${QueueName.bundling}:forged`)).toBe(0);
 
@@ -176,7 +203,9 @@ describe('Redis ACL users per process', () => {
     await expect(gateway.keys('*')).rejects.toThrow(/NOPERM/);
     await expect(gateway.call('CONFIG', 'GET', 'maxmemory')).rejects.toThrow(/NOPERM/);
     await expect(gateway.flushall()).rejects.toThrow(/NOPERM/);
-    await expect(gateway.publish(`${prefix}:permission:decision-invalidations`, 'x')).rejects.toThrow(/NOPERM/);
+    await expect(gateway.publish(`${prefix}:permission:decision-invalidations`, 'x')).rejects.toThrow(
+      /NOPERM/,
+    );
     expect(await admin.exists(`${prefix}:permission:apikey-generation`, platformKeysKey(prefix))).toBe(0);
   });
 
@@ -211,21 +240,41 @@ describe('the ACL file', () => {
     url = `redis://127.0.0.1:${port}`;
     const env: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-      REDIS_ACL_TEMPLATE: fileURLToPath(new URL('../../../../deploy/redis/users.acl.template', import.meta.url)),
+      REDIS_ACL_TEMPLATE: fileURLToPath(
+        new URL('../../../../deploy/redis/users.acl.template', import.meta.url),
+      ),
       REDIS_ACL_FILE: join(dir, 'users.acl'),
     };
-    for (const [p, password] of Object.entries(passwords)) env[redisPasswordVariable(p as RedisAclProcess | 'admin')] = password;
+    for (const [p, password] of Object.entries(passwords))
+      env[redisPasswordVariable(p as RedisAclProcess | 'admin')] = password;
     server = spawn(
       'sh',
-      [fileURLToPath(new URL('../../../../deploy/redis/redis-acl-start.sh', import.meta.url)), '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        fileURLToPath(new URL('../../../../deploy/redis/redis-acl-start.sh', import.meta.url)),
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     server.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor(() => output.includes('Ready to accept connections') || (server?.exitCode != null ? Promise.reject(new Error(output)) : false), {
-      what: 'redis-server with the ACL file',
-      timeoutMs: 10_000,
-    });
+    await waitFor(
+      () =>
+        output.includes('Ready to accept connections') ||
+        (server?.exitCode != null ? Promise.reject(new Error(output)) : false),
+      {
+        what: 'redis-server with the ACL file',
+        timeoutMs: 10_000,
+      },
+    );
   });
 
   afterAll(() => {
@@ -239,7 +288,12 @@ describe('the ACL file', () => {
     for (const password of Object.values(passwords)) expect(rendered).not.toContain(password);
     expect(rendered).toContain(`#${redisPasswordHash(passwords.catalog)}`);
 
-    const anonymous = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false });
+    const anonymous = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableReadyCheck: false,
+    });
     connections.push(anonymous);
     await anonymous.connect();
     await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
@@ -248,14 +302,26 @@ describe('the ACL file', () => {
     const adminHere = new Redis(redisUrlWithUser(url, 'admin', passwords.admin));
     connections.push(adminHere);
     const listed = (await adminHere.call('ACL', 'USERS')) as string[];
-    expect(listed.sort()).toEqual(['admin', 'default', ...REDIS_ACL_PROCESSES.map((p) => redisUserName('imagemart', p))].sort());
+    expect(listed.sort()).toEqual(
+      ['admin', 'default', ...REDIS_ACL_PROCESSES.map((p) => redisUserName('imagemart', p))].sort(),
+    );
     // The file's rules are the ones `npm start` sets.
     const reference = new Redis(redisPrefix.url);
     connections.push(reference);
     for (const process of REDIS_ACL_PROCESSES) {
-      await reference.call('ACL', 'SETUSER', `${prefix}.reference`, ...redisAclRules('imagemart', process), '>x');
+      await reference.call(
+        'ACL',
+        'SETUSER',
+        `${prefix}.reference`,
+        ...redisAclRules('imagemart', process),
+        '>x',
+      );
       const expected = (await reference.call('ACL', 'GETUSER', `${prefix}.reference`)) as unknown[];
-      const actual = (await adminHere.call('ACL', 'GETUSER', redisUserName('imagemart', process))) as unknown[];
+      const actual = (await adminHere.call(
+        'ACL',
+        'GETUSER',
+        redisUserName('imagemart', process),
+      )) as unknown[];
       // Same flags, commands, keys, channels and selectors (Redis may list a set in another order);
       // only the password hash differs.
       const normal = (rules: unknown): unknown =>
@@ -269,11 +335,15 @@ describe('the ACL file', () => {
     await reference.call('ACL', 'DELUSER', `${prefix}.reference`);
 
     // A process's user works there with its password, and only with it.
-    const gateway = new Redis(redisUrlWithUser(url, redisUserName('imagemart', 'storefront-api'), passwords['storefront-api']));
+    const gateway = new Redis(
+      redisUrlWithUser(url, redisUserName('imagemart', 'storefront-api'), passwords['storefront-api']),
+    );
     connections.push(gateway);
     await expect(gateway.get('imagemart:permission:apikey-generation')).resolves.toBeNull();
     await expect(gateway.incr('imagemart:permission:apikey-generation')).rejects.toThrow(/NOPERM/);
-    await expect(adminHere.call('AUTH', redisUserName('imagemart', 'catalog'), passwords.billing)).rejects.toThrow(/WRONGPASS/);
+    await expect(
+      adminHere.call('AUTH', redisUserName('imagemart', 'catalog'), passwords.billing),
+    ).rejects.toThrow(/WRONGPASS/);
   });
 });
 
@@ -283,7 +353,9 @@ function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

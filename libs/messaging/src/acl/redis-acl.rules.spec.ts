@@ -28,15 +28,28 @@ describe('Redis ACL rules', () => {
 
   it('gives each process the queues it consumes and every queue its outbox relays to', () => {
     expect(queuesOf('catalog')).toEqual(
-      [EventQueue.billing, EventQueue.bundling, EventQueue.catalog, INSTANCE_HOST_QUEUE, EventQueue.permission].sort(),
+      [
+        EventQueue.billing,
+        EventQueue.bundling,
+        EventQueue.catalog,
+        INSTANCE_HOST_QUEUE,
+        EventQueue.permission,
+      ].sort(),
     );
     expect(queuesOf('permission')).toEqual([EventQueue.catalog, EventQueue.permission]);
-    expect(queuesOf('billing')).toEqual([EventQueue.billing, QueueName.stripeSync, EventQueue.permission].sort());
-    expect(queuesOf('bundler-worker')).toEqual([QueueName.bundling, EventQueue.bundling, EventQueue.catalog].sort());
+    expect(queuesOf('billing')).toEqual(
+      [EventQueue.billing, QueueName.stripeSync, EventQueue.permission].sort(),
+    );
+    expect(queuesOf('bundler-worker')).toEqual(
+      [QueueName.bundling, EventQueue.bundling, EventQueue.catalog].sort(),
+    );
     expect(queuesOf('storefront-api')).toEqual(Object.values(QueueName).sort());
     // Every routed event queue has a writer and a reader.
     for (const queue of new Set(Object.values(EVENT_ROUTES).flat())) {
-      expect(REDIS_ACL_PROCESSES.filter((p) => queuesOf(p).includes(queue)).length, queue).toBeGreaterThanOrEqual(2);
+      expect(
+        REDIS_ACL_PROCESSES.filter((p) => queuesOf(p).includes(queue)).length,
+        queue,
+      ).toBeGreaterThanOrEqual(2);
     }
   });
 
@@ -50,14 +63,20 @@ describe('Redis ACL rules', () => {
       }
       // Nothing touches every key, and no grant allows a keyless administrative command.
       expect(grants.flatMap((g) => g.keys).some((k) => /~\*$|~p:\*$/.test(k))).toBe(false);
-      expect(redisAclRules('p', process).join(' ')).not.toMatch(/\+@|\+(keys|scan|flushall|flushdb|config|acl|debug|monitor|client\|list)\b/);
+      expect(redisAclRules('p', process).join(' ')).not.toMatch(
+        /\+@|\+(keys|scan|flushall|flushdb|config|acl|debug|monitor|client\|list)\b/,
+      );
     }
     // The gateway is answered by every service; the bundler-worker calls no one and is answered by no one.
     const writesReplies = (caller: string) =>
-      REDIS_ACL_PROCESSES.filter((p) => redisAclDefinition('p', p).grants.some((g) => g.keys.includes(`%W~p:rpc:reply:${caller}:*`)));
+      REDIS_ACL_PROCESSES.filter((p) =>
+        redisAclDefinition('p', p).grants.some((g) => g.keys.includes(`%W~p:rpc:reply:${caller}:*`)),
+      );
     expect(writesReplies('storefront-api')).toEqual(['permission', 'catalog', 'billing']);
     expect(writesReplies('bundler-worker')).toEqual([]);
-    expect(redisAclDefinition('p', 'bundler-worker').grants.some((g) => g.keys.some((k) => k.includes(':rpc:')))).toBe(false);
+    expect(
+      redisAclDefinition('p', 'bundler-worker').grants.some((g) => g.keys.some((k) => k.includes(':rpc:'))),
+    ).toBe(false);
   });
 
   it('writes a template with a password placeholder per user', () => {

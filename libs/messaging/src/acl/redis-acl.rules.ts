@@ -22,7 +22,13 @@ import {
  */
 
 /** Every process that reaches Redis, the gateway first. */
-export const REDIS_ACL_PROCESSES = ['storefront-api', 'permission', 'catalog', 'billing', 'bundler-worker'] as const;
+export const REDIS_ACL_PROCESSES = [
+  'storefront-api',
+  'permission',
+  'catalog',
+  'billing',
+  'bundler-worker',
+] as const;
 export type RedisAclProcess = (typeof REDIS_ACL_PROCESSES)[number];
 
 /**
@@ -111,6 +117,7 @@ const isRpcService = (process: RedisAclProcess): process is RpcService =>
  * which BullMQ also reads for the server's version and eviction policy), connection names,
  * transactions, and TIME (the launch-rate and BullMQ scripts read the clock).
  */
+// prettier-ignore
 const CONNECTION_COMMANDS = ['+ping', '+info', '+quit', '+client|setname', '+client|getname', '+client|id', '+multi', '+exec', '+discard', '+time'];
 
 /**
@@ -118,6 +125,7 @@ const CONNECTION_COMMANDS = ['+ping', '+info', '+quit', '+client|setname', '+cli
  * one yet), every command those scripts call (Redis 7 checks each against the caller's ACL), the
  * commands its getters send directly, and BZPOPMIN, the worker's blocking wait.
  */
+// prettier-ignore
 export const BULLMQ_COMMANDS = [
   '+evalsha', '+eval', '+bzpopmin',
   '+exists', '+type', '+del', '+unlink', '+rename', '+persist', '+pexpire', '+pexpireat', '+pttl',
@@ -131,6 +139,7 @@ export const BULLMQ_COMMANDS = [
 ];
 
 /** A request stream's consumer group, as the RPC server drives it. */
+// prettier-ignore
 const RPC_SERVER_COMMANDS = [
   '+xgroup|create', '+xgroup|delconsumer', '+xreadgroup', '+xack', '+xdel', '+xautoclaim', '+xclaim', '+xpending',
   // Its own health check sends it requests.
