@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestRedisPrefix, testDatabaseUrl, waitFor } from '@imagemart/testing';
@@ -90,6 +91,21 @@ describe('npm start', () => {
     const key = await http(base, 'POST', `/v1/accounts/${seller.body.id}/keys`, { key: keys.admin.key, body: { name: 'ci' } });
     expect(key.status).toBe(201);
     expect((await http(base, 'GET', '/v1/me', { key: key.body.key })).body.id).toBe(seller.body.id);
+
+    // Each process reached Redis as its own ACL user, and none was refused anything on the way.
+    const admin = new Redis(redis.url);
+    try {
+      const clients = (await admin.client('LIST')) as string;
+      const users = new Set([...clients.matchAll(/ user=(\S+)/g)].map((m) => m[1] ?? '').filter((u) => u.startsWith(`${redis.prefix}.`)));
+      expect([...users].sort()).toEqual(['billing', 'bundler-worker', 'catalog', 'permission', 'storefront-api'].map((p) => `${redis.prefix}.${p}`));
+      const refused = ((await admin.call('ACL', 'LOG')) as unknown[][])
+        .map((entry) => entry.map(String).join(' '))
+        .filter((line) => line.includes(`${redis.prefix}.`));
+      expect(refused).toEqual([]);
+    } finally {
+      admin.disconnect();
+    }
+    expect(statSync(join(ROOT, '.data/redis-users.json')).mode & 0o777).toBe(0o600);
 
     // Ctrl+C stops every process.
     expect(await first.stop('SIGINT')).toBe(0);

@@ -7,11 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { z } from 'zod';
 import { baseConfigSchema, loadConfig } from '@imagemart/config';
@@ -21,17 +22,29 @@ import {
   formatTrustedKeys,
   generateIdentityKeyPair,
   parseServiceIdentity,
+  redisUrlWithUser,
+  redisUserName,
   runMain,
+  setRedisAclUser,
   StartupError,
+  type RedisAclProcess,
 } from '@imagemart/messaging';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const PROCESSES = ['permission', 'catalog', 'billing', 'bundler-worker', 'storefront-api'] as const;
+const PROCESSES = ['permission', 'catalog', 'billing', 'bundler-worker', 'storefront-api'] as const satisfies readonly RedisAclProcess[];
+/** The passwords of the processes' Redis users, by user name: readable by this account only. */
+const REDIS_PASSWORDS_FILE = join(root, '.data/redis-users.json');
 
 const configSchema = baseConfigSchema.extend({
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   /** `inherit` shows every process's JSON log lines on this terminal as well. */
   START_LOGS: z.enum(['files', 'inherit']).default('files'),
+  /**
+   * `on`: each process reaches Redis as its own ACL user (docs/operations.md, "Redis as a
+   * boundary"), created through REDIS_URL's user, which must be allowed ACL SETUSER. `off`: every
+   * process uses REDIS_URL as it is.
+   */
+  START_REDIS_USERS: z.enum(['on', 'off']).default('on'),
 });
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -168,6 +181,47 @@ async function publishDemoImage(baseUrl: string, sellerKey: string): Promise<{ i
   return { imageId: upload.imageId, name, state: `${image.state}, ${image.visibility}` };
 }
 
+/** The kept passwords, by user name; a missing or unreadable file is an empty one. */
+function readRedisPasswords(): Record<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(REDIS_PASSWORDS_FILE, 'utf8'));
+    return z.record(z.string(), z.string().min(32)).parse(parsed);
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Creates (or resets to the rules of this version) each process's Redis ACL user, with the
+ * password kept in .data/redis-users.json (made on first use, mode 0600), and answers each
+ * process's REDIS_URL signed in as its user. The default user is left as it is.
+ */
+async function provisionRedisUsers(redisUrl: string, prefix: string): Promise<Record<RedisAclProcess, string>> {
+  const passwords = readRedisPasswords();
+  const urls = {} as Record<RedisAclProcess, string>;
+  const admin = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await admin.connect();
+    for (const name of PROCESSES) {
+      const user = redisUserName(prefix, name);
+      const password = (passwords[user] ??= randomBytes(32).toString('hex'));
+      await setRedisAclUser(admin, prefix, name, password);
+      urls[name] = redisUrlWithUser(redisUrl, user, password);
+    }
+  } catch (err) {
+    throw new StartupError(
+      `could not create the processes' Redis users (${(err as Error).message}): give REDIS_URL a user allowed ACL SETUSER, or set START_REDIS_USERS=off`,
+      { cause: err },
+    );
+  } finally {
+    admin.disconnect();
+  }
+  mkdirSync(dirname(REDIS_PASSWORDS_FILE), { recursive: true });
+  writeFileSync(REDIS_PASSWORDS_FILE, `${JSON.stringify(passwords, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(REDIS_PASSWORDS_FILE, 0o600); // an older file keeps its mode on write
+  return urls;
+}
+
 /** Something already answering on the port would answer /health in our place. */
 async function assertPortFree(port: number): Promise<void> {
   const inUse = await new Promise<boolean>((done) => {
@@ -207,6 +261,8 @@ runMain('imagemart', async () => {
     say(`  ${adminKey}`);
   }
 
+  const redisUrls = config.START_REDIS_USERS === 'on' ? await provisionRedisUsers(config.REDIS_URL, config.REDIS_PREFIX) : undefined;
+
   const logDir = join(root, '.data/logs');
   mkdirSync(logDir, { recursive: true });
   const children = new Map<string, ChildProcess>();
@@ -217,6 +273,7 @@ runMain('imagemart', async () => {
       ...process.env,
       SERVICE_IDENTITY_KEY: identities.keyOf(name),
       SERVICE_TRUSTED_KEYS: identities.trusted,
+      ...(redisUrls ? { REDIS_URL: redisUrls[name] } : {}),
       ...(name === 'permission' && adminKey ? { ADMIN_BOOTSTRAP_KEY: adminKey } : {}),
     };
     const child = spawn(process.execPath, ['--enable-source-maps', join(root, `dist/apps/${name}/src/main.js`)], {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { trustCaFile } from './redis-tls.js';
 
 export const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/imagemart';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -10,7 +11,16 @@ export const baseConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default(DEFAULT_DATABASE_URL),
+  /**
+   * `redis://` or `rediss://` (TLS); `user:password@` signs in as an ACL user (each process its own:
+   * docs/operations.md, "Redis as a boundary").
+   */
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default(DEFAULT_REDIS_URL),
+  /**
+   * A PEM file with the CA certificate(s) of a `rediss://` server whose certificate Node does not
+   * trust already (a private CA): added to the process's trusted CAs at boot.
+   */
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   /** Every Redis key this deployment writes starts with this prefix and a colon. */
   REDIS_PREFIX: z
     .string()
@@ -61,6 +71,11 @@ export function loadConfig<S extends z.ZodType>(
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`);
     throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
+  }
+  const caFile = (parsed.data as { REDIS_TLS_CA_FILE?: unknown }).REDIS_TLS_CA_FILE;
+  if (typeof caFile === 'string') {
+    const problem = trustCaFile(caFile);
+    if (problem) throw new ConfigError(`Invalid configuration: REDIS_TLS_CA_FILE: ${problem}`);
   }
   return parsed.data;
 }

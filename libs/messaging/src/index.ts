@@ -3,3 +3,4 @@ export * from './identity/index.js';
 export * from './redis-streams/index.js';
 export * from './rpc/index.js';
 export * from './runtime/index.js';
+export * from './acl/index.js';

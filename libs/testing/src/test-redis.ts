@@ -5,7 +5,7 @@ export interface TestRedisPrefix {
   /** A key prefix no other test run uses: `test:<name>:<random>`. */
   prefix: string;
   url: string;
-  /** Deletes every key under the prefix. */
+  /** Deletes every key under the prefix, and the ACL users named `<prefix>.<name>`. */
   cleanup(): Promise<void>;
 }
 
@@ -33,9 +33,41 @@ export function createTestRedisPrefix(name = 'redis', url = testRedisUrl()): Tes
           if (keys.length > 0) await redis.unlink(...keys);
           cursor = next;
         } while (cursor !== '0');
+        // Users made by createTestRedisUser, or by `npm start` run under this prefix.
+        const users = ((await redis.call('ACL', 'USERS')) as string[]).filter((u) => u.startsWith(`${prefix}.`));
+        if (users.length > 0) await redis.call('ACL', 'DELUSER', ...users);
       } finally {
         redis.disconnect();
       }
     },
   };
+}
+
+export interface TestRedisUser {
+  /** `<prefix>.<name>`: the prefix's `cleanup()` deletes it. */
+  user: string;
+  password: string;
+  /** The prefix's Redis URL signed in as this user. */
+  url: string;
+}
+
+/**
+ * An ACL user `<prefix>.<name>` with a random password and `rules` (ACL SETUSER rules, `reset`
+ * first), created through the default user. The default user itself is left as it is: other
+ * tests depend on it.
+ */
+export async function createTestRedisUser(redis: TestRedisPrefix, name: string, rules: readonly string[]): Promise<TestRedisUser> {
+  const user = `${redis.prefix}.${name}`;
+  const password = randomBytes(24).toString('hex');
+  const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await admin.connect();
+    await admin.call('ACL', 'SETUSER', user, ...rules, `>${password}`);
+  } finally {
+    admin.disconnect();
+  }
+  const url = new URL(redis.url);
+  url.username = user;
+  url.password = password;
+  return { user, password, url: url.toString() };
 }

@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import { firstValueFrom } from 'rxjs';
 import { requestContext, rpcClientDuration } from '@imagemart/observability';
 import type { AssertionMaker } from '../identity/caller-assertions.js';
-import { createRedis, logConnectionErrors, type RedisConnection } from './redis-streams.connection.js';
+import { createRedis, logConnectionErrors, rpcCallerName, type RedisConnection } from './redis-streams.connection.js';
 import {
   encodeRequest,
   rpcReplyKey,
@@ -35,6 +35,8 @@ export interface RedisStreamsClientOptions {
    * services refuse requests without a valid assertion; only tests of the transport leave it out.
    */
   signer?: AssertionMaker;
+  /** The calling process, named in the reply list's key; by default the connection's Redis user's. */
+  caller?: string;
 }
 
 /** Bounds a service's stream should nobody read it for a long while. */
@@ -70,7 +72,11 @@ export class RedisStreamsClient extends ClientProxy {
     super();
     this.service = options.service;
     this.stream = rpcStreamKey(options.prefix, options.service);
-    this.replyKey = rpcReplyKey(options.prefix, randomUUID());
+    this.replyKey = rpcReplyKey(
+      options.prefix,
+      options.caller ?? rpcCallerName(options.connection, options.prefix),
+      randomUUID(),
+    );
     this.timeoutMs = options.timeoutMs ?? 5000;
   }
 

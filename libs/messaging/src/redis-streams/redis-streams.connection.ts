@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { LoggerService } from '@nestjs/common';
+import { callerOfRedisUser } from '../acl/redis-acl.rules.js';
 
 /** How to reach Redis: a `redis://` URL or ioredis options. */
 export type RedisConnection = string | RedisOptions;
@@ -26,4 +27,17 @@ export function logConnectionErrors(redis: Redis, logger: LoggerService, name: s
     if (quiet) logger.log(`Redis connection ${name} is back`);
     quiet = false;
   });
+}
+
+/**
+ * The process a connection's Redis user speaks for, which an RPC client names its reply list
+ * after (see `callerOfRedisUser`); none for the default user.
+ */
+export function rpcCallerName(connection: RedisConnection, prefix: string): string | undefined {
+  if (typeof connection !== 'string') return callerOfRedisUser(connection.username, prefix);
+  try {
+    return callerOfRedisUser(decodeURIComponent(new URL(connection).username), prefix);
+  } catch {
+    return undefined; // not a URL ioredis would take either: connecting says so
+  }
 }

@@ -11,7 +11,8 @@ import {
 describe('Redis Streams wire format', () => {
   it('names the keys under the prefix', () => {
     expect(rpcStreamKey('imagemart', 'catalog')).toBe('imagemart:rpc:catalog');
-    expect(rpcReplyKey('imagemart', 'abc')).toBe('imagemart:rpc:reply:abc');
+    expect(rpcReplyKey('imagemart', undefined, 'abc')).toBe('imagemart:rpc:reply:abc');
+    expect(rpcReplyKey('imagemart', 'catalog', 'abc')).toBe('imagemart:rpc:reply:catalog:abc');
   });
 
   it('decodes what it encodes', () => {

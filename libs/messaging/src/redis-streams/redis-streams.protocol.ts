@@ -10,8 +10,14 @@ import { ErrorCode, isErrorBody, type ErrorBody } from '@imagemart/contracts';
 /** The request stream of a service; its consumer group has the service's name. */
 export const rpcStreamKey = (prefix: string, service: string) => `${prefix}:rpc:${service}`;
 
-/** The list one client instance reads its replies from. */
-export const rpcReplyKey = (prefix: string, clientId: string) => `${prefix}:rpc:reply:${clientId}`;
+/**
+ * The list one client instance reads its replies from. It carries the calling process's name
+ * (`<prefix>:rpc:reply:<caller>:<clientId>`), so that Redis ACLs can keep each process's replies
+ * to itself and to the services it calls (docs/operations.md, "Redis as a boundary"); a client
+ * with no name (the default user) keeps `<prefix>:rpc:reply:<clientId>`.
+ */
+export const rpcReplyKey = (prefix: string, caller: string | undefined, clientId: string) =>
+  caller ? `${prefix}:rpc:reply:${caller}:${clientId}` : `${prefix}:rpc:reply:${clientId}`;
 
 /** How long an unread reply list lives: its client died or gave up, nobody will read it. */
 export const REPLY_TTL_MS = 30_000;

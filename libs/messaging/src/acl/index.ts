@@ -1,0 +1,2 @@
+export * from './redis-acl.rules.js';
+export * from './redis-acl.users.js';
