@@ -98,12 +98,12 @@ export async function run(): Promise<Record<string, number | string>> {
           const id = randomUUID();
           jobs.push({
             name: DomainEventType.instanceChanged,
-            data: {
-              id,
-              type: DomainEventType.instanceChanged,
-              payload,
-              occurredAt: new Date().toISOString(),
-            },
+            // Signed as the catalog's outbox relay signs it: billing acts only on its producer's events.
+            data: TestIdentities.shared().signedEvent(
+              'catalog',
+              { id, type: DomainEventType.instanceChanged, payload, occurredAt: new Date().toISOString() },
+              EventQueue.billing,
+            ),
             opts: { jobId: id },
           });
         }

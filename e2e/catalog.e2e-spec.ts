@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CatalogPattern, EventQueue, type ImageView, type LaunchPermissionChanged } from '@imagemart/contracts';
-import { waitFor } from '@imagemart/testing';
+import { TestIdentities, waitFor } from '@imagemart/testing';
 import { http, Platform, expectProblem } from './support/platform.js';
 
 /**
@@ -36,7 +36,11 @@ async function launchPermission(imageId: string, state: Omit<LaunchPermissionCha
   const eventId = randomUUID();
   await events.add(
     'permission.launch-permission.changed',
-    { id: eventId, type: 'permission.launch-permission.changed', payload, occurredAt: new Date().toISOString() },
+    TestIdentities.shared().signedEvent(
+      'permission',
+      { id: eventId, type: 'permission.launch-permission.changed', payload, occurredAt: new Date().toISOString() },
+      EventQueue.catalog,
+    ),
     { jobId: eventId },
   );
   await waitFor(

@@ -13,6 +13,7 @@ import {
   checkRedis,
   connectDatabase,
   createWorker,
+  processIdentity,
   startDomainEventConsumer,
 } from '@imagemart/messaging';
 import { createObjectStore, objectStoreConfigFromEnv, objectStoreEnvSchema } from '@imagemart/object-store';
@@ -56,6 +57,7 @@ export async function startBundlerWorker(
   handlers: ReadonlyMap<string, BundlingJobHandler> = new Map(),
 ): Promise<RunningBundlerWorker> {
   const config = loadConfig(bundlerConfigSchema, env);
+  const identity = processIdentity(config, 'bundler-worker');
   const logger = createLogger({ service: 'bundler-worker', level: config.LOG_LEVEL });
   const instance = `bundler-worker-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
@@ -107,13 +109,21 @@ export async function startBundlerWorker(
     );
   });
 
-  const relay = new OutboxRelay({ prisma, schema: 'bundling', queues: (name) => queues.get(name), logger, intervalMs: config.OUTBOX_RELAY_INTERVAL_MS });
+  const relay = new OutboxRelay({
+    prisma,
+    schema: 'bundling',
+    queues: (name) => queues.get(name),
+    logger,
+    intervalMs: config.OUTBOX_RELAY_INTERVAL_MS,
+    sign: identity.signEvent,
+  });
   relay.start();
 
   // A deregistered image's bundle is deleted: the catalog says so with the image's new state.
   // A completed upload becomes its image's bundle job (one per image: a second delivery is a no-op).
   const events = startDomainEventConsumer({
     queue: EventQueue.bundling,
+    trustedKeys: identity.trustedKeys,
     url: config.REDIS_URL,
     prefix: config.REDIS_PREFIX,
     logger,

@@ -11,7 +11,7 @@ import {
   type BundlingProgress,
 } from '@imagemart/contracts';
 import * as testing from '@imagemart/testing';
-import { waitFor } from '@imagemart/testing';
+import { TestIdentities, waitFor } from '@imagemart/testing';
 import { readObject } from './storage/bundle-storage.js';
 import {
   addBundleJob,
@@ -123,7 +123,8 @@ describe.each<StoreDriver>(['fs', 's3'])('bundler-worker with the %s store', (dr
     const imageChanged = (state: string, revision: number) => {
       const id = `${imageId}-${revision}`;
       const payload = { imageId, ownerId: '123456789012', state, productCodes: [], revision };
-      return events.add(DomainEventType.imageChanged, { id, type: DomainEventType.imageChanged, payload, occurredAt: new Date().toISOString() }, { jobId: id });
+      const job = { id, type: DomainEventType.imageChanged, payload, occurredAt: new Date().toISOString() };
+      return events.add(DomainEventType.imageChanged, TestIdentities.shared().signedEvent('catalog', job, EventQueue.bundling), { jobId: id });
     };
     const available = await imageChanged('available', 2);
     await waitFor(async () => (await available.isCompleted()) || undefined, { what: 'the available event' });

@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EVENT_ROUTES, type DomainEventJob, type DomainEventPayload, type DomainEventType } from '@imagemart/contracts';
+import {
+  EVENT_ROUTES,
+  type DomainEventJob,
+  type DomainEventPayload,
+  type DomainEventType,
+} from '@imagemart/contracts';
 import type pg from 'pg';
 import { Prisma, type PrismaClient } from './generated/prisma/client.js';
 import { pgPoolOf } from './prisma.js';
@@ -99,6 +104,8 @@ export interface OutboxRelayOptions {
   /** How often the loop deletes old published events. */
   cleanupIntervalMs?: number;
   logger?: OutboxLogger;
+  /** Signs each job for the queue it goes to (the producing service's identity: docs/messaging.md, "Signed events"). */
+  sign?: (job: DomainEventJob, queue: string) => string;
 }
 
 export interface RelayResult {
@@ -147,6 +154,12 @@ export class OutboxRelay {
     this.logger = options.logger ?? consoleLogger;
   }
 
+  /** The job of a row for one queue, signed when the relay signs. */
+  private job(row: OutboxRow, queue: string): DomainEventJob {
+    const job = toJob(row);
+    return this.options.sign ? { ...job, assertion: this.options.sign(job, queue) } : job;
+  }
+
   /** Polls until {@link stop}; a full batch is followed at once by the next one. */
   start(): void {
     if (this.loop) return;
@@ -171,7 +184,10 @@ export class OutboxRelay {
    */
   async relayOnce(): Promise<RelayResult> {
     const pool = pgPoolOf(this.options.prisma);
-    const due = await pool.query(`SELECT 1 FROM ${this.table} o WHERE ${this.dueRows} ORDER BY o.created_at, o.id LIMIT 1`, [this.maxAttempts]);
+    const due = await pool.query(
+      `SELECT 1 FROM ${this.table} o WHERE ${this.dueRows} ORDER BY o.created_at, o.id LIMIT 1`,
+      [this.maxAttempts],
+    );
     if (due.rowCount === 0) return { published: 0, failed: 0 };
     const client = await pool.connect();
     let broken: Error | undefined;
@@ -195,7 +211,10 @@ export class OutboxRelay {
         );
         const { published, failed } = await this.deliver(client, rows);
         if (published.length) {
-          await client.query(`UPDATE ${this.table} SET published_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])`, [published]);
+          await client.query(
+            `UPDATE ${this.table} SET published_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])`,
+            [published],
+          );
         }
         await client.query('COMMIT');
         return { published: published.length, failed };
@@ -219,7 +238,10 @@ export class OutboxRelay {
    * which row it was; BullMQ ignores a job id it holds already, so jobs the bulk did add are not
    * doubled). Stops at the first sign that Redis is away: the next poll tries again.
    */
-  private async deliver(client: pg.PoolClient, rows: OutboxRow[]): Promise<{ published: string[]; failed: number }> {
+  private async deliver(
+    client: pg.PoolClient,
+    rows: OutboxRow[],
+  ): Promise<{ published: string[]; failed: number }> {
     const published: string[] = [];
     let failed = 0;
     const paused = (queue: string, err: unknown) => {
@@ -234,7 +256,9 @@ export class OutboxRelay {
         try {
           // Should a late add still land, the retry carries the same job ids and BullMQ ignores them.
           await withTimeout(
-            queue.addBulk(run.map((row) => ({ name: row.type, data: toJob(row), opts: { jobId: row.id } }))),
+            queue.addBulk(
+              run.map((row) => ({ name: row.type, data: this.job(row, name), opts: { jobId: row.id } })),
+            ),
             this.addTimeoutMs,
             `Queue ${name} did not accept ${run.length} jobs within ${this.addTimeoutMs} ms`,
           );
@@ -247,7 +271,7 @@ export class OutboxRelay {
       for (const row of run) {
         try {
           await withTimeout(
-            queue.add(row.type, toJob(row), { jobId: row.id }),
+            queue.add(row.type, this.job(row, name), { jobId: row.id }),
             this.addTimeoutMs,
             `Queue ${name} did not accept the job within ${this.addTimeoutMs} ms`,
           );
@@ -265,12 +289,16 @@ export class OutboxRelay {
   /** Deletes events published more than `olderThanMs` ago. Returns how many. */
   purgePublished(olderThanMs: number = this.retentionMs): Promise<number> {
     const before = new Date(Date.now() - olderThanMs);
-    return this.options.prisma.$executeRaw`DELETE FROM ${Prisma.raw(this.table)} WHERE published_at < ${before}`;
+    return this.options.prisma
+      .$executeRaw`DELETE FROM ${Prisma.raw(this.table)} WHERE published_at < ${before}`;
   }
 
   private async recordFailure(client: pg.PoolClient, row: OutboxRow, err: unknown): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
-    await client.query(`UPDATE ${this.table} SET attempts = attempts + 1, last_error = $1, updated_at = now() WHERE id = $2::uuid`, [message, row.id]);
+    await client.query(
+      `UPDATE ${this.table} SET attempts = attempts + 1, last_error = $1, updated_at = now() WHERE id = $2::uuid`,
+      [message, row.id],
+    );
     const fields = { schema: this.options.schema, eventId: row.id, type: row.type, queue: row.queue, err };
     if (row.attempts + 1 >= this.maxAttempts) {
       this.logger.error(
@@ -333,7 +361,8 @@ class AddTimeout extends Error {
 }
 
 /** Errors that say Redis could not be reached, as opposed to an answer from Redis. */
-const UNREACHABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE/;
+const UNREACHABLE =
+  /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE/;
 
 function isUnreachable(err: unknown): boolean {
   if (err instanceof AddTimeout) return true;
@@ -394,5 +423,11 @@ export interface OutboxRecord {
 
 /** Outbox rows for SQL that writes them itself, in the given order; events without an id get a fresh UUID. */
 export function outboxRecords(events: readonly NewOutboxEvent[]): OutboxRecord[] {
-  return events.map((e) => ({ id: e.id ?? randomUUID(), type: e.type, queue: e.queue, payload: e.payload ?? null, request_id: e.requestId ?? null }));
+  return events.map((e) => ({
+    id: e.id ?? randomUUID(),
+    type: e.type,
+    queue: e.queue,
+    payload: e.payload ?? null,
+    request_id: e.requestId ?? null,
+  }));
 }

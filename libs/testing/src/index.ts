@@ -6,3 +6,4 @@ export * from './service-testing-module.js';
 export * from './stripe/stripe-test-server.js';
 export * from './stripe/stripe-webhook.fixture.js';
 export * from './service-identities.js';
+export * from './test-redis-acl.js';

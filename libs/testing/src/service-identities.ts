@@ -1,6 +1,7 @@
 import { allowedSenders, SIGNING_PROCESSES, type SigningProcess } from '@imagemart/contracts';
 import {
   CallerSigner,
+  eventAssertion,
   type AssertionMaker,
   formatTrustedKeys,
   generateIdentityKeyPair,
@@ -40,11 +41,18 @@ export class TestIdentities {
 
   /** The settings a process under test needs: its own key and everyone's public keys. */
   env(process: SigningProcess): { SERVICE_IDENTITY_KEY: string; SERVICE_TRUSTED_KEYS: string } {
-    return { SERVICE_IDENTITY_KEY: this.privateKeys.get(process)!, SERVICE_TRUSTED_KEYS: this.trustedKeysSetting };
+    return {
+      SERVICE_IDENTITY_KEY: this.privateKeys.get(process)!,
+      SERVICE_TRUSTED_KEYS: this.trustedKeysSetting,
+    };
   }
 
+  private readonly identities = new Map<SigningProcess, ServiceIdentity>();
+
   identity(process: SigningProcess): ServiceIdentity {
-    return parseServiceIdentity(process, this.privateKeys.get(process)!);
+    let identity = this.identities.get(process);
+    if (!identity) this.identities.set(process, (identity = parseServiceIdentity(process, this.privateKeys.get(process)!)));
+    return identity;
   }
 
   signer(process: SigningProcess, ttlMs?: number): CallerSigner {
@@ -68,9 +76,17 @@ export class TestIdentities {
   }
 
   /** An assertion with claims of the test's choosing (an expired one, say), signed by `process`'s real key. */
-  signClaims(process: SigningProcess, claims: Omit<AssertionClaims, 'iss' | 'dig'> & { dataJson: string }): string {
+  signClaims(
+    process: SigningProcess,
+    claims: Omit<AssertionClaims, 'iss' | 'dig'> & { dataJson: string },
+  ): string {
     const { dataJson, ...rest } = claims;
     return signAssertion(this.identity(process), { ...rest, iss: process, dig: payloadDigest(dataJson) });
+  }
+
+  /** A domain event job as `process`'s outbox relay would put it on `queue`: signed. */
+  signedEvent<J extends { id: string; type: string; payload: unknown }>(process: SigningProcess, job: J, queue: string): J & { assertion: string } {
+    return { ...job, assertion: eventAssertion(this.identity(process), job, queue) };
   }
 
   trustedKeys(): TrustedKeys {

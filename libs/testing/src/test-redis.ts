@@ -56,7 +56,11 @@ export interface TestRedisUser {
  * first), created through the default user. The default user itself is left as it is: other
  * tests depend on it.
  */
-export async function createTestRedisUser(redis: TestRedisPrefix, name: string, rules: readonly string[]): Promise<TestRedisUser> {
+export async function createTestRedisUser(
+  redis: Pick<TestRedisPrefix, 'url' | 'prefix'>,
+  name: string,
+  rules: readonly string[],
+): Promise<TestRedisUser> {
   const user = `${redis.prefix}.${name}`;
   const password = randomBytes(24).toString('hex');
   const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -45,6 +45,8 @@ export interface TestSupport {
   createTestDatabase: (name: string) => Promise<TestDatabase>;
   createTestRedisPrefix: (name: string) => TestRedisPrefix;
   startTestS3Server: () => Promise<TestS3Server>;
+  /** The signing identities of the processes under test (the worker signs its events). */
+  TestIdentities: { shared(): { env(process: 'bundler-worker'): Record<string, string> } };
   waitFor: <T>(
     check: () => Promise<T | undefined | false>,
     options?: { timeoutMs?: number; intervalMs?: number; what?: string },
@@ -90,6 +92,7 @@ export async function startHarness(name: string, driver: StoreDriver, support: T
     PLATFORM_KEY_DIR: keyDir,
     BUNDLER_LOCK_DURATION_MS: '2000',
     BUNDLER_STALLED_INTERVAL_MS: '1000',
+    ...support.TestIdentities.shared().env('bundler-worker'),
   };
   let store: ObjectStore;
   if (driver === 's3') {

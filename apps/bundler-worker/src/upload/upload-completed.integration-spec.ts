@@ -14,7 +14,7 @@ import {
   type UploadCompleted,
 } from '@imagemart/contracts';
 import * as testing from '@imagemart/testing';
-import { waitFor } from '@imagemart/testing';
+import { TestIdentities, waitFor } from '@imagemart/testing';
 import { readObject } from '../storage/bundle-storage.js';
 import {
   addBundleJob,
@@ -75,7 +75,8 @@ function completed(imageId: string, upload: string, parts: string[], data: Buffe
 
 async function deliver(payload: UploadCompleted, id = `${payload.uploadId}-completed`): Promise<void> {
   const type = DomainEventType.uploadCompleted;
-  await events.add(type, { id, type, payload, requestId: `req-${payload.uploadId}`, occurredAt: new Date().toISOString() }, { jobId: id });
+  const job = { id, type, payload, requestId: `req-${payload.uploadId}`, occurredAt: new Date().toISOString() };
+  await events.add(type, TestIdentities.shared().signedEvent('catalog', job, EventQueue.bundling), { jobId: id });
   await waitFor(async () => ['completed', 'failed'].includes(await events.getJobState(id)), { what: 'the event handled' });
   expect(await events.getJobState(id)).toBe('completed');
 }

@@ -345,7 +345,7 @@ describe('the service as deployed', () => {
     try {
       const img = image({ ownerId: owner.accountId, productCodes: [PAID] });
       const buyer = newAccountId();
-      await queue.add('catalog.image.changed', { id: 'e1', type: 'catalog.image.changed', payload: img, occurredAt: new Date().toISOString() });
+      await queue.add('catalog.image.changed', TestIdentities.shared().signedEvent('catalog', { id: 'e1', type: 'catalog.image.changed', payload: img, occurredAt: new Date().toISOString() }, EventQueue.permission));
       await waitFor(() => prisma.permissionImage.findUnique({ where: { id: img.imageId } }).then((r) => r ?? undefined), {
         what: 'the image projected',
       });
@@ -355,12 +355,14 @@ describe('the service as deployed', () => {
       const lp = replicas[0].app.get(LaunchPermissionsService);
       await lp.modify(owner, img.imageId, [{ userId: buyer }], []);
       // No billing replica listens on this prefix: the buyer's subscription comes as an event.
-      await queue.add('billing.subscription.changed', {
-        id: 'e2',
-        type: 'billing.subscription.changed',
-        payload: subscription(buyer, PAID, true),
-        occurredAt: new Date().toISOString(),
-      });
+      await queue.add(
+        'billing.subscription.changed',
+        TestIdentities.shared().signedEvent(
+          'billing',
+          { id: 'e2', type: 'billing.subscription.changed', payload: subscription(buyer, PAID, true), occurredAt: new Date().toISOString() },
+          EventQueue.permission,
+        ),
+      );
       await waitFor(() => prisma.permissionSubscription.count({ where: { accountId: buyer } }).then((n) => n > 0), {
         what: 'the subscription projected',
       });

@@ -9,7 +9,14 @@
  */
 
 /** The processes that sign what they send. `operator` is an operator's tool (and the test suites). */
-export const SIGNING_PROCESSES = ['storefront-api', 'catalog', 'billing', 'permission', 'bundler-worker', 'operator'] as const;
+export const SIGNING_PROCESSES = [
+  'storefront-api',
+  'catalog',
+  'billing',
+  'permission',
+  'bundler-worker',
+  'operator',
+] as const;
 export type SigningProcess = (typeof SIGNING_PROCESSES)[number];
 
 /** The processes that authenticate people, so the only ones whose payloads may name a `caller`. */
@@ -97,6 +104,16 @@ export const PATTERN_SENDERS: Readonly<Record<string, readonly SigningProcess[]>
   /** Month close runs inside billing on its schedule; by hand only from an operator's tool. */
   'billing.invoices.close-month': ['operator'],
 };
+
+/**
+ * The one process that may publish a domain event: the service its type is named after
+ * (`bundling.bundle.verified` comes from the bundler-worker, `catalog.image.changed` from the catalog).
+ */
+export function eventProducer(type: string): SigningProcess | undefined {
+  const owner = type.split('.')[0];
+  if (owner === 'bundling') return 'bundler-worker';
+  return owner === 'catalog' || owner === 'billing' || owner === 'permission' ? owner : undefined;
+}
 
 /** The processes allowed to send `pattern`; empty for a pattern nobody may send. */
 export function allowedSenders(pattern: string): readonly SigningProcess[] {

@@ -19,6 +19,11 @@ export interface DomainEventJob<T = unknown> {
   payload: T;
   requestId?: string;
   occurredAt: string;
+  /**
+   * The producing service's signed assertion over the job (docs/messaging.md, "Signed events"):
+   * a consumer acts only on an event its own producer signed for that queue.
+   */
+  assertion?: string;
 }
 
 /** Key of the heartbeat a worker process keeps fresh in Redis, for /health. */

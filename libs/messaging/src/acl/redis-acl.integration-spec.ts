@@ -33,9 +33,13 @@ import { redisPasswordHash, redisPasswordVariable, redisUrlWithUser } from './re
 class EchoHandler {
   @MessagePattern('acl.echo')
   echo(@Payload() data: { tag: string }) {
+    echoed.push(data.tag);
     return { tag: data.tag };
   }
 }
+
+/** Every tag the echo handler saw, in order. */
+const echoed: string[] = [];
 
 @Module({ controllers: [EchoHandler] })
 class EchoModule {}
@@ -128,6 +132,29 @@ describe('Redis ACL users per process', () => {
     expect(replyKeyOf(billing)).toMatch(new RegExp(`^${prefix}:rpc:reply:billing:[0-9a-f-]{36}$`));
     expect(await refusals()).toEqual([]);
   });
+
+  it('finishes, once and unanswered, a request whose reply list the service may not write', async () => {
+    // The gateway's user may put requests on the catalog's stream; this one names a list outside
+    // every reply pattern, which the catalog's user may not push to.
+    const gateway = new Redis(users['storefront-api'].url);
+    connections.push(gateway);
+    const stream = rpcStreamKey(prefix, 'catalog');
+    await gateway.xadd(
+      stream,
+      '*',
+      ...['id', 'stray-1', 'pattern', 'acl.echo', 'data', JSON.stringify({ tag: 'stray' }), 'replyTo', `${prefix}:not-a-reply-list`],
+      ...['deadline', String(Date.now() + 4000), 'metadata', '{}'],
+    );
+    await waitFor(async () => ((await admin.xpending(stream, 'catalog')) as [number])[0] === 0 && echoed.includes('stray'), {
+      what: 'the entry to be finished',
+    });
+    // Past the reclaim interval: handled once, not again and again.
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(echoed.filter((t) => t === 'stray')).toHaveLength(1);
+    expect(await admin.exists(`${prefix}:not-a-reply-list`)).toBe(0);
+    expect(await refusals()).toEqual([`${prefix}.catalog key ${prefix}:not-a-reply-list`]);
+    await admin.call('ACL', 'LOG', 'RESET'); // the refusal above was the point; later checks start clean
+  }, 20_000);
 
   it('runs a BullMQ job from a producer user to a worker user', async () => {
     // The catalog's outbox relays catalog.instance.changed to billing's event queue.

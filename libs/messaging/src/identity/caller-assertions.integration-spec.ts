@@ -6,7 +6,12 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '@imagemart/contracts';
 import { createTestRedisPrefix, TestIdentities, type TestRedisPrefix } from '@imagemart/testing';
-import { RedisStreamsServer, createRpcClient, sendRpc, type RedisStreamsClient } from '../redis-streams/index.js';
+import {
+  RedisStreamsServer,
+  createRpcClient,
+  sendRpc,
+  type RedisStreamsClient,
+} from '../redis-streams/index.js';
 import { CallerVerifier } from './caller-assertions.js';
 import { AssertionRefused, payloadDigest } from './service-identity.js';
 
@@ -42,7 +47,12 @@ let service: INestMicroservice;
 const clients: RedisStreamsClient[] = [];
 
 function client(signer?: ReturnType<TestIdentities['signer']>): RedisStreamsClient {
-  const made = createRpcClient('permission', { connection: redis.url, prefix: redis.prefix, timeoutMs: 3000, ...(signer ? { signer } : {}) });
+  const made = createRpcClient('permission', {
+    connection: redis.url,
+    prefix: redis.prefix,
+    timeoutMs: 3000,
+    ...(signer ? { signer } : {}),
+  });
   clients.push(made);
   return made;
 }
@@ -59,7 +69,12 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 beforeAll(async () => {
   redis = createTestRedisPrefix('caller-assertions');
   service = await NestFactory.createMicroservice(StandInModule, {
-    strategy: new RedisStreamsServer({ connection: redis.url, prefix: redis.prefix, service: 'permission', trustedKeys: ids.trustedKeys() }),
+    strategy: new RedisStreamsServer({
+      connection: redis.url,
+      prefix: redis.prefix,
+      service: 'permission',
+      trustedKeys: ids.trustedKeys(),
+    }),
     logger: false,
   });
   await service.listen();
@@ -77,10 +92,15 @@ describe('a service with trusted keys', () => {
   it('acts on a request the gateway signed for this payload', async () => {
     const gateway = client(ids.signer('storefront-api'));
     await gateway.connect();
-    await expect(sendRpc(gateway, 'permission.account.list', { caller, limit: 5 })).resolves.toEqual({ items: [], caller: caller.accountId });
+    await expect(sendRpc(gateway, 'permission.account.list', { caller, limit: 5 })).resolves.toEqual({
+      items: [],
+      caller: caller.accountId,
+    });
     const catalog = client(ids.signer('catalog'));
     await catalog.connect();
-    await expect(sendRpc(catalog, 'permission.launch.decide', { accountId: caller.accountId })).resolves.toMatchObject({ allowed: true });
+    await expect(
+      sendRpc(catalog, 'permission.launch.decide', { accountId: caller.accountId }),
+    ).resolves.toMatchObject({ allowed: true });
   });
 
   it('refuses unsigned requests, senders the pattern does not allow, and services speaking for a person', async () => {
@@ -89,9 +109,13 @@ describe('a service with trusted keys', () => {
     const catalog = client(ids.signer('catalog'));
     const gateway = client(ids.signer('storefront-api'));
     await Promise.all([unsigned.connect(), catalog.connect(), gateway.connect()]);
-    expect(await codeOf(sendRpc(unsigned, 'permission.account.list', { caller, limit: 5 }))).toBe(ErrorCode.InvalidCallerAssertion);
+    expect(await codeOf(sendRpc(unsigned, 'permission.account.list', { caller, limit: 5 }))).toBe(
+      ErrorCode.InvalidCallerAssertion,
+    );
     // The catalog may ask for launch decisions, not list accounts (with or without a person).
-    expect(await codeOf(sendRpc(catalog, 'permission.account.list', { caller, limit: 5 }))).toBe(ErrorCode.InvalidCallerAssertion);
+    expect(await codeOf(sendRpc(catalog, 'permission.account.list', { caller, limit: 5 }))).toBe(
+      ErrorCode.InvalidCallerAssertion,
+    );
     // The gateway may not send what only the catalog sends.
     expect(await codeOf(sendRpc(gateway, 'permission.launch.decide', { accountId: caller.accountId }))).toBe(
       ErrorCode.InvalidCallerAssertion,
@@ -116,11 +140,24 @@ describe('a service with trusted keys', () => {
         await raw.xadd(
           `${redis.prefix}:rpc:permission`,
           '*',
-          ...['id', id, 'pattern', 'permission.account.list', 'data', JSON.stringify(data), 'replyTo', replyTo],
+          ...[
+            'id',
+            id,
+            'pattern',
+            'permission.account.list',
+            'data',
+            JSON.stringify(data),
+            'replyTo',
+            replyTo,
+          ],
           ...['deadline', String(Date.now() + 3000), 'metadata', '{}', 'assertion', made],
         );
         const reply = await raw.blpop(replyTo, 3);
-        return { id, assertion: made, reply: JSON.parse(reply![1]) as { err?: { code: string }; response?: unknown } };
+        return {
+          id,
+          assertion: made,
+          reply: JSON.parse(reply![1]) as { err?: { code: string }; response?: unknown },
+        };
       };
       const honest = { caller, limit: 5 };
       const first = await send(honest, honest);
@@ -128,7 +165,10 @@ describe('a service with trusted keys', () => {
       const before = acted.length;
       const replay = await send(honest, honest, first.id, first.assertion);
       expect(replay.reply.err?.code).toBe(ErrorCode.InvalidCallerAssertion);
-      const swapped = await send({ caller: { accountId: '999988887777', roles: ['admin'] }, limit: 5 }, honest);
+      const swapped = await send(
+        { caller: { accountId: '999988887777', roles: ['admin'] }, limit: 5 },
+        honest,
+      );
       expect(swapped.reply.err?.code).toBe(ErrorCode.InvalidCallerAssertion);
       expect(acted.length).toBe(before);
     } finally {
@@ -141,15 +181,28 @@ describe('CallerVerifier', () => {
   it('takes the same stream entry again (a reclaim after a replica died) but not the same request in another entry', async () => {
     const conn = new Redis(redis.url);
     try {
-      const verifier = new CallerVerifier({ service: 'permission', trusted: ids.trustedKeys(), redis: conn, prefix: redis.prefix });
+      const verifier = new CallerVerifier({
+        service: 'permission',
+        trusted: ids.trustedKeys(),
+        redis: conn,
+        prefix: redis.prefix,
+      });
       const id = randomUUID();
       const data = { caller: { accountId: '111122223333', roles: ['buyer'] }, limit: 1 };
       const dataJson = JSON.stringify(data);
-      const assertion = ids.signer('storefront-api').assertion({ service: 'permission', id, pattern: 'permission.account.list', data, dataJson });
+      const assertion = ids
+        .signer('storefront-api')
+        .assertion({ service: 'permission', id, pattern: 'permission.account.list', data, dataJson });
       const request = { entryId: '1-0', id, pattern: 'permission.account.list', data, dataJson, assertion };
-      await expect(verifier.verify(request)).resolves.toMatchObject({ iss: 'storefront-api', sub: '111122223333', dig: payloadDigest(dataJson) });
+      await expect(verifier.verify(request)).resolves.toMatchObject({
+        iss: 'storefront-api',
+        sub: '111122223333',
+        dig: payloadDigest(dataJson),
+      });
       await expect(verifier.verify(request)).resolves.toBeDefined();
-      await expect(verifier.verify({ ...request, entryId: '2-0' })).rejects.toMatchObject({ reason: 'replayed' });
+      await expect(verifier.verify({ ...request, entryId: '2-0' })).rejects.toMatchObject({
+        reason: 'replayed',
+      });
       const expired = ids.signClaims('storefront-api', {
         aud: 'permission',
         rid: 'r-old',
@@ -159,7 +212,9 @@ describe('CallerVerifier', () => {
         iat: Date.now() - 120_000,
         exp: Date.now() - 90_000,
       });
-      const refusal = await verifier.verify({ ...request, id: 'r-old', assertion: expired }).catch((e: unknown) => e);
+      const refusal = await verifier
+        .verify({ ...request, id: 'r-old', assertion: expired })
+        .catch((e: unknown) => e);
       expect(refusal).toBeInstanceOf(AssertionRefused);
       expect((refusal as AssertionRefused).reason).toBe('expired');
     } finally {
@@ -180,7 +235,12 @@ describe('a service whose handler no process may send to', () => {
     @Module({ controllers: [Unguarded] })
     class UnguardedModule {}
     const app = await NestFactory.createMicroservice(UnguardedModule, {
-      strategy: new RedisStreamsServer({ connection: redis.url, prefix: redis.prefix, service: 'permission', trustedKeys: ids.trustedKeys() }),
+      strategy: new RedisStreamsServer({
+        connection: redis.url,
+        prefix: redis.prefix,
+        service: 'permission',
+        trustedKeys: ids.trustedKeys(),
+      }),
       logger: false,
     });
     await expect(app.listen()).rejects.toThrow(/permission\.nobody\.may-send/);

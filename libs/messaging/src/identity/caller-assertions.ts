@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { allowedSenders, USER_CALLER_ISSUERS } from '@imagemart/contracts';
+import { allowedSenders, eventProducer, USER_CALLER_ISSUERS } from '@imagemart/contracts';
 import {
   AssertionRefused,
   payloadDigest,
@@ -27,7 +27,13 @@ function callerAccount(data: unknown): string | undefined | null {
 /** What a client needs to sign: the assertion of one request. */
 export interface AssertionMaker {
   /** `dataJson` is the request's `data` field exactly as it goes on the wire. */
-  assertion(request: { service: string; id: string; pattern: string; data: unknown; dataJson: string }): string;
+  assertion(request: {
+    service: string;
+    id: string;
+    pattern: string;
+    data: unknown;
+    dataJson: string;
+  }): string;
 }
 
 /** Makes the assertion a process attaches to each request it sends. */
@@ -41,7 +47,13 @@ export class CallerSigner implements AssertionMaker {
     return this.identity.process;
   }
 
-  assertion(request: { service: string; id: string; pattern: string; data: unknown; dataJson: string }): string {
+  assertion(request: {
+    service: string;
+    id: string;
+    pattern: string;
+    data: unknown;
+    dataJson: string;
+  }): string {
     const now = Date.now();
     const sub = callerAccount(request.data) ?? undefined;
     return signAssertion(this.identity, {
@@ -55,6 +67,54 @@ export class CallerSigner implements AssertionMaker {
       exp: now + this.ttlMs,
     });
   }
+}
+
+/**
+ * How long an event's assertion is valid: events wait in the outbox while Redis is away and are
+ * retried for days, so it bounds only how long a captured event could be put back (consumers are
+ * idempotent by revision).
+ */
+export const EVENT_ASSERTION_TTL_MS = 14 * 24 * 3600 * 1000;
+
+/** The assertion of a domain event job: issuer the producer, audience the queue, bound to the event id, type and payload. */
+export function eventAssertion(
+  identity: ServiceIdentity,
+  job: { id: string; type: string; payload: unknown },
+  queue: string,
+  now = Date.now(),
+): string {
+  return signAssertion(identity, {
+    iss: identity.process,
+    aud: queue,
+    rid: job.id,
+    pat: job.type,
+    dig: payloadDigest(JSON.stringify(job.payload) ?? 'null'),
+    iat: now,
+    exp: now + EVENT_ASSERTION_TTL_MS,
+  });
+}
+
+/**
+ * Checks a domain event job taken from `queue` under the name `type`: signed by a trusted key of
+ * the event's producer (the service its type names), for this queue, this event id, type and
+ * payload, and not expired. Throws AssertionRefused.
+ */
+export function verifyEventAssertion(
+  trusted: TrustedKeys,
+  job: { id: string; payload: unknown; assertion?: string | undefined },
+  type: string,
+  queue: string,
+): AssertionClaims {
+  const claims = readAssertion(job.assertion, trusted);
+  const refuse = (reason: ConstructorParameters<typeof AssertionRefused>[0]) =>
+    new AssertionRefused(reason, claims.iss);
+  if (claims.aud !== queue) throw refuse('wrong-audience');
+  if (claims.pat !== type) throw refuse('wrong-pattern');
+  if (claims.rid !== job.id) throw refuse('wrong-request');
+  if (claims.dig !== payloadDigest(JSON.stringify(job.payload) ?? 'null')) throw refuse('payload-mismatch');
+  if (claims.exp + ASSERTION_CLOCK_SKEW_MS < Date.now()) throw refuse('expired');
+  if (claims.iss !== eventProducer(type)) throw refuse('sender-not-allowed');
+  return claims;
 }
 
 export interface CallerVerifierOptions {
@@ -108,7 +168,8 @@ export class CallerVerifier {
   /** The claims, or AssertionRefused with the reason. */
   async verify(request: ReceivedRequest): Promise<AssertionClaims> {
     const claims = readAssertion(request.assertion, this.options.trusted);
-    const refuse = (reason: ConstructorParameters<typeof AssertionRefused>[0]) => new AssertionRefused(reason, claims.iss);
+    const refuse = (reason: ConstructorParameters<typeof AssertionRefused>[0]) =>
+      new AssertionRefused(reason, claims.iss);
     const now = Date.now();
     if (claims.aud !== this.options.service) throw refuse('wrong-audience');
     if (claims.pat !== request.pattern) throw refuse('wrong-pattern');
@@ -121,7 +182,8 @@ export class CallerVerifier {
     if (!allowedSenders(request.pattern).includes(claims.iss)) throw refuse('sender-not-allowed');
     const account = callerAccount(request.data);
     if (account === null) throw refuse('caller-mismatch');
-    if (account !== undefined && !USER_CALLER_ISSUERS.includes(claims.iss)) throw refuse('caller-not-allowed');
+    if (account !== undefined && !USER_CALLER_ISSUERS.includes(claims.iss))
+      throw refuse('caller-not-allowed');
     if (account !== claims.sub) throw refuse('caller-mismatch');
 
     const ttl = Math.max(1000, claims.exp + ASSERTION_CLOCK_SKEW_MS - now);

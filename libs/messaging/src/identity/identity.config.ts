@@ -1,15 +1,25 @@
 import type { BaseConfig } from '@imagemart/config';
 import type { SigningProcess } from '@imagemart/contracts';
-import { CallerSigner } from './caller-assertions.js';
-import { IdentityConfigError, parseServiceIdentity, parseTrustedKeys, type TrustedKeys } from './service-identity.js';
+import { CallerSigner, eventAssertion } from './caller-assertions.js';
+import {
+  IdentityConfigError,
+  parseServiceIdentity,
+  parseTrustedKeys,
+  type TrustedKeys,
+} from './service-identity.js';
 
 /** What a process needs to sign what it sends and to check what it receives. */
 export interface ProcessIdentity {
   signer: CallerSigner;
   trustedKeys: TrustedKeys;
+  /** Signs a domain event job for a queue (the outbox relay's). */
+  signEvent: (job: { id: string; type: string; payload: unknown }, queue: string) => string;
 }
 
-type IdentitySettings = Pick<BaseConfig, 'SERVICE_IDENTITY_KEY' | 'SERVICE_TRUSTED_KEYS' | 'CALLER_ASSERTION_TTL_MS'>;
+type IdentitySettings = Pick<
+  BaseConfig,
+  'SERVICE_IDENTITY_KEY' | 'SERVICE_TRUSTED_KEYS' | 'CALLER_ASSERTION_TTL_MS'
+>;
 
 const cache = new WeakMap<object, ProcessIdentity>();
 
@@ -29,7 +39,11 @@ export function processIdentity(config: IdentitySettings, process: SigningProces
   }
   const identity = parseServiceIdentity(process, config.SERVICE_IDENTITY_KEY);
   const trustedKeys = parseTrustedKeys(config.SERVICE_TRUSTED_KEYS);
-  const made = { signer: new CallerSigner(identity, config.CALLER_ASSERTION_TTL_MS), trustedKeys };
+  const made = {
+    signer: new CallerSigner(identity, config.CALLER_ASSERTION_TTL_MS),
+    trustedKeys,
+    signEvent: (job: { id: string; type: string; payload: unknown }, queue: string) => eventAssertion(identity, job, queue),
+  };
   cache.set(config, made);
   return made;
 }

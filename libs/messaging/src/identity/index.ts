@@ -4,6 +4,9 @@ export {
   type AssertionMaker,
   CallerVerifier,
   DEFAULT_ASSERTION_TTL_MS,
+  EVENT_ASSERTION_TTL_MS,
+  eventAssertion,
+  verifyEventAssertion,
   type CallerVerifierOptions,
   type ReceivedRequest,
 } from './caller-assertions.js';

@@ -46,12 +46,17 @@ export function parseServiceIdentity(process: SigningProcess, text: string): Ser
       ? createPrivateKey(text)
       : createPrivateKey({ key: Buffer.from(text.trim(), 'base64'), format: 'der', type: 'pkcs8' });
   } catch (err) {
-    throw new IdentityConfigError(`SERVICE_IDENTITY_KEY is not a readable private key: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new IdentityConfigError(
+      `SERVICE_IDENTITY_KEY is not a readable private key: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new IdentityConfigError(`SERVICE_IDENTITY_KEY must be an Ed25519 key, not ${privateKey.asymmetricKeyType}`);
+    throw new IdentityConfigError(
+      `SERVICE_IDENTITY_KEY must be an Ed25519 key, not ${privateKey.asymmetricKeyType}`,
+    );
   }
   return { process, kid: keyId(createPublicKey(privateKey)), privateKey };
 }
@@ -74,9 +79,12 @@ export function parseTrustedKeys(text: string): TrustedKeys {
     try {
       key = createPublicKey({ key: Buffer.from(entry.slice(eq + 1), 'base64'), format: 'der', type: 'spki' });
     } catch (err) {
-      throw new IdentityConfigError(`SERVICE_TRUSTED_KEYS: the key of ${name} is not readable`, { cause: err });
+      throw new IdentityConfigError(`SERVICE_TRUSTED_KEYS: the key of ${name} is not readable`, {
+        cause: err,
+      });
     }
-    if (key.asymmetricKeyType !== 'ed25519') throw new IdentityConfigError(`SERVICE_TRUSTED_KEYS: the key of ${name} is not Ed25519`);
+    if (key.asymmetricKeyType !== 'ed25519')
+      throw new IdentityConfigError(`SERVICE_TRUSTED_KEYS: the key of ${name} is not Ed25519`);
     let keys = trusted.get(name);
     if (!keys) trusted.set(name, (keys = new Map<string, KeyObject>()));
     keys.set(keyId(key), key);
@@ -162,7 +170,8 @@ export class AssertionRefused extends Error {
 export function readAssertion(token: string | undefined, trusted: TrustedKeys): AssertionClaims {
   if (!token) throw new AssertionRefused('missing');
   const parts = token.split('.');
-  if (parts.length !== 4 || parts[0] !== ASSERTION_VERSION || token.length > 4096) throw new AssertionRefused('malformed');
+  if (parts.length !== 4 || parts[0] !== ASSERTION_VERSION || token.length > 4096)
+    throw new AssertionRefused('malformed');
   const [, kid, body, signature] = parts as [string, string, string, string];
   let claims: AssertionClaims;
   try {
@@ -173,7 +182,12 @@ export function readAssertion(token: string | undefined, trusted: TrustedKeys): 
   if (!isClaims(claims)) throw new AssertionRefused('malformed');
   const key = trusted.get(claims.iss)?.get(kid);
   if (!key) throw new AssertionRefused('unknown-key', claims.iss);
-  const ok = verify(null, Buffer.from(`${ASSERTION_VERSION}.${kid}.${body}`), key, Buffer.from(signature, 'base64url'));
+  const ok = verify(
+    null,
+    Buffer.from(`${ASSERTION_VERSION}.${kid}.${body}`),
+    key,
+    Buffer.from(signature, 'base64url'),
+  );
   if (!ok) throw new AssertionRefused('bad-signature', claims.iss);
   return claims;
 }

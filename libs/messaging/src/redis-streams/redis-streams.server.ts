@@ -416,7 +416,19 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
       tx.rpush(answer.replyTo, serializeReply(answer.reply)).pexpire(answer.replyTo, REPLY_TTL_MS);
     }
     tx.xack(this.stream, this.group, entryId).xdel(this.stream, entryId);
-    const results = await tx.exec();
+    let results: Awaited<ReturnType<typeof tx.exec>>;
+    try {
+      results = await tx.exec();
+    } catch (err) {
+      // A reply list this service may not write (its Redis user's ACL refuses the push, and with
+      // it the whole transaction): the entry is finished without an answer rather than left
+      // pending, where it would be reclaimed and handled again and again.
+      if (answer && /NOPERM|EXECABORT/.test(errorMessage(err))) {
+        this.logger.warn(`Entry ${entryId} of ${this.stream} names a reply list this service may not write; finished unanswered`);
+        return this.finish(entryId);
+      }
+      throw err;
+    }
     const failed = results?.find(([err]) => err);
     if (failed)
       this.logger.error(`Finishing entry ${entryId} of ${this.stream} failed: ${errorMessage(failed[0])}`);

@@ -96,6 +96,7 @@ export async function startRpcService<C extends BaseConfig>(options: RpcServiceO
     queues: (name) => queues.get(name),
     logger,
     intervalMs: config.OUTBOX_RELAY_INTERVAL_MS,
+    sign: identity.signEvent,
   });
   relay.start();
   const events = options.eventQueue
@@ -106,6 +107,7 @@ export async function startRpcService<C extends BaseConfig>(options: RpcServiceO
         prefix: config.REDIS_PREFIX,
         logger,
         concurrency: options.eventConcurrency?.(config),
+        trustedKeys: identity.trustedKeys,
       })
     : undefined;
   const metrics = config.METRICS_PORT !== undefined ? await startMetricsServer(config.METRICS_PORT, config.METRICS_HOST) : undefined;
