@@ -1,2 +1,3 @@
 export * from './queues.js';
 export * from './services.js';
+export * from './text.schemas.js';
