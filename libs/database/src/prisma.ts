@@ -31,7 +31,7 @@ export function createPrismaClient(databaseUrl: string, settings: PrismaClientSe
     query: {
       async $allOperations({ args, query }) {
         try {
-          return await query(args);
+          return (await query(args)) as unknown;
         } catch (err) {
           throw invalidTextValueOf(err) ?? err;
         }

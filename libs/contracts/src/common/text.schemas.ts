@@ -31,5 +31,7 @@ export function text({ multiline = false }: TextOptions = {}) {
         ? 'may not hold control characters (tab and line breaks excepted)'
         : 'may not hold control characters (a NUL, a tab, a line break, DEL)',
     })
-    .refine((s) => !LONE_SURROGATE.test(s), { message: 'must be valid Unicode (it holds an unpaired surrogate)' });
+    .refine((s) => !LONE_SURROGATE.test(s), {
+      message: 'must be valid Unicode (it holds an unpaired surrogate)',
+    });
 }
