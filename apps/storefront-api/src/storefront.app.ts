@@ -33,9 +33,11 @@ const CLIENT_REQUEST_ID_HEADER = 'x-client-request-id';
  * same `X-Request-Id` and the same Authorization gets the same id (the services' idempotency).
  */
 function requestIdOf(req: IncomingMessage): string {
+  const clientRequestId = acceptClientRequestId(req.headers[REQUEST_ID_HEADER]);
   const authorization = req.headers.authorization;
-  const scope = authorization ? createHash('sha256').update(authorization).digest('base64url') : undefined;
-  return createRequestId(acceptClientRequestId(req.headers[REQUEST_ID_HEADER]), scope);
+  if (clientRequestId === undefined || !authorization) return createRequestId();
+  // The key's digest, not the key: nothing derived here may leak it.
+  return createRequestId(clientRequestId, createHash('sha256').update(authorization).digest('base64url'));
 }
 
 /** Answers under /v1 are the caller's own and current: no cache keeps them (errors included). */
