@@ -268,29 +268,42 @@ describe('bad input', () => {
 });
 
 describe('request ids', () => {
-  it('carries the caller request id through the gateway into the service and its audit log', async () => {
-    const requestId = `e2e-${Date.now()}`;
+  it("carries the platform's own request id through the gateway into the service and its audit log, the caller's beside it", async () => {
+    const clientRequestId = `e2e-${Date.now()}`;
     const res = await http(base, 'POST', '/v1/accounts', {
       key: platform.adminKey,
-      headers: { 'x-request-id': requestId },
+      headers: { 'x-request-id': clientRequestId },
       body: { name: 'Traced', email: `traced-${Date.now()}@example.test`, roles: ['buyer'] },
     });
     expect(res.status).toBe(201);
-    expect(res.headers.get('x-request-id')).toBe(requestId);
+    // The platform makes its own id; the caller's comes back beside it.
+    const requestId = res.headers.get('x-request-id');
+    expect(requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(res.headers.get('x-client-request-id')).toBe(clientRequestId);
+    expect(res.headers.get('cache-control')).toBe('no-store');
     const db = new pg.Client({ connectionString: platform.env['DATABASE_URL'] });
     await db.connect();
     try {
-      const { rows } = await db.query('SELECT action, actor_id, request_id FROM permission.audit_event WHERE resource_id = $1', [res.body.id]);
-      expect(rows).toEqual([{ action: 'account.create', actor_id: expect.stringMatching(/^\d{12}$/), request_id: requestId }]);
+      const { rows } = await db.query(
+        'SELECT action, actor_id, request_id, client_request_id FROM permission.audit_event WHERE resource_id = $1',
+        [res.body.id],
+      );
+      expect(rows).toEqual([
+        { action: 'account.create', actor_id: expect.stringMatching(/^\d{12}$/), request_id: requestId, client_request_id: clientRequestId },
+      ]);
     } finally {
       await db.end();
     }
-    // The same id is on the log lines of both processes the request passed through.
-    await waitFor(() => platform.process('permission').output.includes(requestId) || undefined, { what: 'permission log line' });
+    // GET /v1/audit-events shows both.
+    const audit = await http(base, 'GET', `/v1/audit-events?resourceType=account&resourceId=${res.body.id as string}`, { key: platform.adminKey });
+    expect(audit.body.items).toEqual([expect.objectContaining({ requestId, clientRequestId })]);
+    // The platform's id is on the log lines of both processes the request passed through.
+    await waitFor(() => platform.process('permission').output.includes(requestId!) || undefined, { what: 'permission log line' });
     expect(platform.process('storefront-api').output).toContain(requestId);
-    // An unsafe id is replaced, not echoed.
+    // An unsafe id is ignored: neither echoed nor kept.
     const odd = await http(base, 'GET', '/health', { headers: { 'x-request-id': 'bad id\twith tabs' } });
     expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(odd.headers.get('x-client-request-id')).toBeNull();
   });
 
   it('never writes an API key to any log', () => {

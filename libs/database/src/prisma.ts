@@ -1,5 +1,7 @@
+import { RpcException } from '@nestjs/microservices';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
+import { ErrorCode, type ErrorBody } from '@imagemart/contracts';
 import { Prisma, PrismaClient } from './generated/prisma/client.js';
 
 export interface PrismaClientSettings {
@@ -21,7 +23,21 @@ export function createPrismaClient(databaseUrl: string, settings: PrismaClientSe
     connectionTimeoutMillis: settings.connectionTimeoutMs ?? 5_000,
     ...(settings.applicationName ? { application_name: settings.applicationName } : {}),
   });
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  const client = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  // Every query, raw ones and those inside transactions included: text PostgreSQL cannot store is
+  // the caller's 400, never a 500 (see InvalidTextValue). Only the type of the client changes
+  // (an extended client is a PrismaClient with the same methods); nothing else is translated here.
+  const prisma = client.$extends({
+    query: {
+      async $allOperations({ args, query }) {
+        try {
+          return (await query(args)) as unknown;
+        } catch (err) {
+          throw invalidTextValueOf(err) ?? err;
+        }
+      },
+    },
+  }) as unknown as PrismaClient;
   pools.set(prisma, pool);
   return prisma;
 }
@@ -63,8 +79,53 @@ export class RecordNotFound extends Error {
 }
 
 /**
- * Rethrows a Prisma error as one of this library's types, so repositories expose conflicts and
- * misses without leaking Prisma's error classes; anything else is rethrown unchanged.
+ * A value PostgreSQL cannot store as text: SQLSTATE 22021 (character_not_in_repertoire: a NUL
+ * byte, an invalid UTF-8 sequence) or 22P05 (untranslatable_character). It is the input's fault,
+ * whichever query met it, so it is an `RpcException` carrying the body of a 400
+ * `InvalidParameterValue`: a service's handler that meets it answers the gateway with that error
+ * instead of an internal one. The contracts' `text()` refuses such values at the edge; this is the
+ * net under every field that is not (yet) built on it.
+ */
+export class InvalidTextValue extends RpcException {
+  override readonly name = 'InvalidTextValue';
+  constructor(options?: ErrorOptions) {
+    const body: ErrorBody = {
+      code: ErrorCode.InvalidParameterValue,
+      detail: 'A text value holds a character that cannot be stored (a NUL byte, or a character that is not valid Unicode).',
+    };
+    super(body);
+    if (options?.cause !== undefined) Object.defineProperty(this, 'cause', { value: options.cause, enumerable: false });
+  }
+
+  get body(): ErrorBody {
+    return this.getError() as ErrorBody;
+  }
+}
+
+const TEXT_VALUE_STATES = new Set(['22021', '22P05']);
+
+/** The SQLSTATE of a database error: from Prisma through the driver adapter, or from `pg` itself. */
+function sqlStateOf(err: unknown): string | undefined {
+  if (err instanceof Prisma.PrismaClientKnownRequestError) {
+    const cause = (err.meta?.['driverAdapterError'] as { cause?: { originalCode?: unknown; code?: unknown } } | undefined)?.cause;
+    const code = cause?.originalCode ?? cause?.code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  if (err instanceof pg.DatabaseError) return err.code;
+  return undefined;
+}
+
+/** The `InvalidTextValue` a database error stands for, if it is one. */
+export function invalidTextValueOf(err: unknown): InvalidTextValue | undefined {
+  if (err instanceof InvalidTextValue) return err;
+  const state = sqlStateOf(err);
+  return state !== undefined && TEXT_VALUE_STATES.has(state) ? new InvalidTextValue({ cause: err }) : undefined;
+}
+
+/**
+ * Rethrows a Prisma error as one of this library's types, so repositories expose conflicts,
+ * misses and unstorable text without leaking Prisma's error classes; anything else is rethrown
+ * unchanged.
  *
  *     try { return await tx.account.create({ data }); } catch (err) { translatePrismaError(err); }
  */
@@ -76,7 +137,7 @@ export function translatePrismaError(err: unknown): never {
     }
     if (err.code === 'P2025') throw new RecordNotFound(notFoundMessage(err.meta), { cause: err });
   }
-  throw err;
+  throw invalidTextValueOf(err) ?? err;
 }
 
 /** Runs `work` and translates its Prisma errors (see {@link translatePrismaError}). */

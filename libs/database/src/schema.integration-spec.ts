@@ -58,6 +58,7 @@ const FIXTURES: { [M in Prisma.ModelName]: CreateData<M> } = {
     resourceType: 'image',
     resourceId: 'ami-0123456789abcdef0',
     requestId: 'req-1',
+    clientRequestId: 'client-req-1',
     details: { added: ['210987654321'], nested: { ok: true, n: 1.5, none: null } },
     createdAt: at('2026-01-02T03:04:05.005Z'),
     updatedAt: at('2026-01-02T03:04:05.006Z'),

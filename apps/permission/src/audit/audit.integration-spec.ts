@@ -124,4 +124,17 @@ describe('the audit log', () => {
     expect(await codeOf(list(stranger, { imageId }))).toBe(ErrorCode.InvalidAMIIDNotFound);
     expect(await codeOf(list(stranger, { imageId: image({ ownerId: owner.accountId }).imageId }))).toBe(ErrorCode.InvalidAMIIDNotFound);
   });
+
+  it("keeps the client's own X-Request-Id beside the platform's request id, and null where there was none", async () => {
+    const accounts = moduleRef.get(AccountsService);
+    const traced = await requestContext.run({ requestId: 'req-platform-1', clientRequestId: 'client-chosen.1' }, () =>
+      accounts.create(null, { name: 'Traced', email: `${newAccountId()}@example.test`, roles: ['buyer'] }),
+    );
+    const plain = await inRequest('req-platform-2', () =>
+      accounts.create(null, { name: 'Plain', email: `${newAccountId()}@example.test`, roles: ['buyer'] }),
+    );
+    const events = (await list(admin, { resourceType: 'account' })).items;
+    expect(events.find((e) => e.resourceId === traced.id)).toMatchObject({ requestId: 'req-platform-1', clientRequestId: 'client-chosen.1' });
+    expect(events.find((e) => e.resourceId === plain.id)).toMatchObject({ requestId: 'req-platform-2', clientRequestId: null });
+  });
 });

@@ -1,12 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaClient, type AuditEvent, type Prisma } from '@imagemart/database';
+import { requestContext } from '@imagemart/observability';
 
 export interface AuditEntry {
   actorId: string | null;
   action: string;
   resourceType: string;
   resourceId: string;
+  /** The platform's request id (the gateway's). */
   requestId?: string | undefined;
+  /**
+   * The client's own `X-Request-Id` of that request. Unset: the current request's, when the entry
+   * is the current request's (its `requestId`).
+   */
+  clientRequestId?: string | undefined;
   details?: Record<string, unknown>;
 }
 
@@ -18,6 +25,9 @@ export class AuditRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
   async record(entry: AuditEntry, tx: Tx = this.prisma): Promise<void> {
+    const context = requestContext.get();
+    const clientRequestId =
+      entry.clientRequestId ?? (entry.requestId !== undefined && entry.requestId === context?.requestId ? context.clientRequestId : undefined);
     await tx.auditEvent.create({
       data: {
         actorId: entry.actorId,
@@ -25,6 +35,7 @@ export class AuditRepository {
         resourceType: entry.resourceType,
         resourceId: entry.resourceId,
         requestId: entry.requestId ?? null,
+        clientRequestId: clientRequestId ?? null,
         details: (entry.details ?? {}) as Prisma.InputJsonValue,
       },
     });

@@ -14,6 +14,7 @@ export function toAuditEventView(e: AuditEvent): AuditEventView {
     resourceType: e.resourceType,
     resourceId: e.resourceId,
     requestId: e.requestId,
+    clientRequestId: e.clientRequestId,
     details: e.details,
     createdAt: e.createdAt.toISOString(),
   };

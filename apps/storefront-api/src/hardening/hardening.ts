@@ -14,8 +14,10 @@ import type { StorefrontConfig } from '../storefront.config.js';
  * limits per API key and per client address.
  */
 
-/** Routes an orchestrator or a scraper calls: never limited. */
-const UNLIMITED = new Set(['/health', '/metrics']);
+/** What an orchestrator calls: never limited (it asks no service about a key). */
+const UNLIMITED = new Set(['/health']);
+/** The scraper's route: a bucket of its own per client address (RATE_LIMIT_METRICS_PER_MINUTE). */
+const METRICS = '/metrics';
 
 /**
  * Headers that keep a browser from doing more with our answers than showing them; Swagger UI at
@@ -54,7 +56,7 @@ function cors(app: NestFastifyApplication, config: StorefrontConfig): void {
     origin: origins,
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: ['authorization', 'content-type', 'x-request-id', 'idempotency-key'],
-    exposedHeaders: ['x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining'],
+    exposedHeaders: ['x-request-id', 'x-client-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining'],
     credentials: false,
     maxAge: 600,
   });
@@ -82,23 +84,32 @@ function limiter(redis: Redis, prefix: string, perMinute: number): RateLimiterAb
 /**
  * Limits per client address (every request, so that forged keys cost an attacker the same) and per
  * API key (requests that present one), each a fixed window of one minute shared by every gateway
- * through Redis. A request over either gets 429 `RequestLimitExceeded` with Retry-After.
+ * through Redis. `/metrics` counts in a bucket of its own per client address instead (a scraper's
+ * few requests a minute; every one of them is authenticated by the permission service). A request
+ * over a limit gets 429 `RequestLimitExceeded` with Retry-After.
  */
 function rateLimits(fastify: FastifyInstance, config: StorefrontConfig, logger: PinoLogger): void {
   const perAddress = config.RATE_LIMIT_PER_ADDRESS_PER_MINUTE;
   const perKey = config.RATE_LIMIT_PER_KEY_PER_MINUTE;
-  if (perAddress === 0 && perKey === 0) return;
+  const metricsPerAddress = config.RATE_LIMIT_METRICS_PER_MINUTE;
+  if (perAddress === 0 && perKey === 0 && metricsPerAddress === 0) return;
   // Auto-pipelining: the commands of concurrent requests go out in one write.
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
   redis.on('error', () => undefined); // /health reports Redis; the limits fall back to memory
   const prefix = `${config.REDIS_PREFIX}:ratelimit`;
   const byAddress = perAddress > 0 ? limiter(redis, `${prefix}:address`, perAddress) : undefined;
   const byKey = perKey > 0 ? limiter(redis, `${prefix}:key`, perKey) : undefined;
+  const metricsByAddress = metricsPerAddress > 0 ? limiter(redis, `${prefix}:metrics`, metricsPerAddress) : undefined;
 
   fastify.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (UNLIMITED.has(request.url.split('?')[0] ?? '')) return;
-    const key = presentedKey(request);
+    const path = request.url.split('?')[0] ?? '';
+    if (UNLIMITED.has(path)) return;
     try {
+      if (path === METRICS) {
+        await metricsByAddress?.consume(request.ip);
+        return;
+      }
+      const key = presentedKey(request);
       // Both windows at once: one Redis round trip's latency per request, not two.
       const [, keyed] = await Promise.all([byAddress?.consume(request.ip), byKey && key ? byKey.consume(key) : undefined]);
       if (keyed) void reply.header('ratelimit-limit', String(perKey)).header('ratelimit-remaining', String(keyed.remainingPoints));

@@ -1,6 +1,7 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_STATUS, ErrorCode, isErrorBody, type ErrorBody } from '@imagemart/contracts';
+import { acceptClientRequestId } from '@imagemart/observability';
 import { ApiProblem } from './api-problem.js';
 
 /** The problem+json body (RFC 9457) with the platform's stable `code`. */
@@ -8,8 +9,12 @@ export interface ProblemDocument extends ErrorBody {
   type: string;
   title: string;
   status: number;
-  instance: string;
+  /** The path; absent when the request could not be read that far (a client error on the socket). */
+  instance?: string;
+  /** The platform's id of the request (the `X-Request-Id` answered). */
   requestId: string;
+  /** The client's own `X-Request-Id`, when it sent a usable one (the `X-Client-Request-Id` answered). */
+  clientRequestId?: string;
 }
 
 const TITLES: Partial<Record<number, string>> = {
@@ -18,10 +23,12 @@ const TITLES: Partial<Record<number, string>> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
@@ -40,12 +47,16 @@ function codeForStatus(status: number): ErrorCode {
       return ErrorCode.RouteNotFound;
     case 405:
       return ErrorCode.MethodNotAllowed;
+    case 408:
+      return ErrorCode.RequestTimeout;
     case 413:
       return ErrorCode.PayloadTooLarge;
     case 415:
       return ErrorCode.UnsupportedMediaType;
     case 429:
       return ErrorCode.RequestLimitExceeded;
+    case 431:
+      return ErrorCode.RequestHeaderFieldsTooLarge;
     case 503:
       return ErrorCode.ServiceUnavailable;
     case 504:
@@ -97,14 +108,19 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody; un
   return { status: 500, body: { code: ErrorCode.InternalError, detail: 'An internal error occurred.' }, unexpected: true };
 }
 
-export function problemDocument(status: number, body: ErrorBody, request: FastifyRequest): ProblemDocument {
+export function problemDocument(
+  status: number,
+  body: ErrorBody,
+  request: { id: string; url?: string; clientRequestId?: string | undefined },
+): ProblemDocument {
   return {
     type: `urn:imagemart:problem:${body.code}`,
     title: TITLES[status] ?? 'Error',
     status,
     ...body,
-    instance: request.url.split('?')[0] ?? request.url,
-    requestId: String(request.id),
+    ...(request.url !== undefined ? { instance: request.url.split('?')[0] ?? request.url } : {}),
+    requestId: request.id,
+    ...(request.clientRequestId !== undefined ? { clientRequestId: request.clientRequestId } : {}),
   };
 }
 
@@ -112,7 +128,16 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, err: u
   const { status, body, unexpected } = toErrorBody(err);
   if (unexpected) logger.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
   if (status === 401 && !reply.hasHeader('www-authenticate')) void reply.header('WWW-Authenticate', 'Bearer realm="imagemart"');
-  void reply.status(status).type('application/problem+json').send(problemDocument(status, body, request));
+  const clientRequestId = acceptClientRequestId(request.headers['x-request-id']);
+  if (clientRequestId !== undefined) void reply.header('x-client-request-id', clientRequestId);
+  // An error is never kept by a cache, and names its request, whatever stage raised it (the
+  // router's errors do not pass every hook).
+  void reply
+    .status(status)
+    .type('application/problem+json')
+    .header('cache-control', 'no-store')
+    .header('x-request-id', String(request.id))
+    .send(problemDocument(status, body, { id: String(request.id), url: request.url, clientRequestId }));
 }
 
 @Catch()

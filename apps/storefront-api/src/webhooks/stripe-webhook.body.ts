@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
+import { decodeJsonBody } from '../hardening/json-body.js';
 
 /** The one route whose JSON body is handed over unparsed: Stripe signs the exact bytes. */
 export const STRIPE_WEBHOOK_ROUTE = '/v1/webhooks/stripe';
@@ -8,7 +9,8 @@ export const STRIPE_WEBHOOK_ROUTE = '/v1/webhooks/stripe';
 /**
  * Fastify's JSON parser, except on the Stripe webhook route, which gets the raw body as a
  * Buffer: re-serialising parsed JSON would not reproduce the bytes the signature covers. Every
- * other route parses JSON exactly as before (Fastify's own parser, same errors, same limits).
+ * other route parses JSON as before (Fastify's own parser, same errors, same limits). Every JSON
+ * body, the webhook's included, must first be UTF-8 strictly (hardening/json-body.ts).
  */
 @Injectable()
 export class StripeWebhookBody implements OnModuleInit {
@@ -27,12 +29,19 @@ export class StripeWebhookBody implements OnModuleInit {
       'application/json',
       { parseAs: 'buffer', bodyLimit },
       (request, body, done) => {
+        let text: string;
+        try {
+          text = decodeJsonBody(request, body);
+        } catch (err) {
+          done(err as Error, undefined);
+          return;
+        }
         if (request.routeOptions.url === STRIPE_WEBHOOK_ROUTE) {
           done(null, body);
           return;
         }
         // Fastify's parser answers through `done`, synchronously.
-        void parseJson(request, body.toString('utf8'), done);
+        void parseJson(request, text, done);
       },
     );
   }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { imageIdSchema, imageStateSchema, productCodeSchema, type ImageState } from '../events/domain-events.js';
 import { accountIdSchema, callerSchema } from '../permission/permission.schemas.js';
+import { text } from '../common/text.schemas.js';
 
 // Identifiers and enumerations ---------------------------------------------------------------
 
@@ -68,8 +69,8 @@ export const imageNameSchema = z
   .min(3, 'must be at least 3 characters')
   .max(128, 'must be at most 128 characters')
   .regex(IMAGE_NAME_CHARACTERS, "may hold only letters, digits, spaces and ( ) [ ] . / - ' @ _");
-export const imageDescriptionSchema = z.string().trim().max(255, 'must be at most 255 characters');
-export const imageVersionSchema = z.string().trim().min(1).max(64);
+export const imageDescriptionSchema = text({ multiline: true }).max(255, 'must be at most 255 characters');
+export const imageVersionSchema = text().min(1).max(64);
 
 export const VOLUME_TYPES = ['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard'] as const;
 
@@ -106,8 +107,8 @@ export const blockDeviceMappingSchema = z
 export type BlockDeviceMapping = z.infer<typeof blockDeviceMappingSchema>;
 
 export const stateReasonSchema = z.strictObject({
-  code: z.string().trim().min(1).max(64),
-  message: z.string().trim().max(1024),
+  code: text().min(1).max(64),
+  message: text({ multiline: true }).max(1024),
 });
 export type StateReason = z.infer<typeof stateReasonSchema>;
 
@@ -126,7 +127,7 @@ export const registerImageBodySchema = z
     kernelId: kernelIdSchema.optional(),
     ramdiskId: ramdiskIdSchema.optional(),
     platform: platformSchema.default('linux'),
-    platformDetails: z.string().trim().min(1).max(128).optional(),
+    platformDetails: text().min(1).max(128).optional(),
     /** Product codes of the seller's own listings to put on the image. */
     productCodes: z.array(productCodeSchema).max(10).default([]),
     /** The listing (image family) this image is a version of; a paid listing adds its product code. */
@@ -189,7 +190,7 @@ export const setImageStateRequestSchema = z.strictObject({
   state: imageStateSchema,
   /** `{ code, message }` as EC2's StateReason; a plain string is taken as the message. */
   stateReason: z
-    .union([stateReasonSchema, z.string().trim().min(1).max(1024)])
+    .union([stateReasonSchema, text({ multiline: true }).min(1).max(1024)])
     .transform((r): StateReason => (typeof r === 'string' ? { code: 'Server.InternalError', message: r } : r))
     .optional(),
   manifestLocation: z.string().min(1).max(1024).optional(),
@@ -218,6 +219,9 @@ export const namePatternSchema = z
   .regex(/^[A-Za-z0-9()[\] ./\-'@_*?]+$/, "a name pattern may hold the characters of image names and the wildcards * and ?")
   .refine((p) => (p.match(/[*?]/g)?.length ?? 0) <= 16, 'a name pattern may hold at most 16 wildcards');
 
+/** `q`: free text over the name, the description and the listing's texts. */
+export const searchTextSchema = text().min(1).max(256);
+
 const filterValues = <T extends z.ZodType>(value: T) => z.array(value).min(1).max(20);
 
 /** The filters of a list, as the service takes them (the gateway maps EC2-style query names to these). */
@@ -239,7 +243,7 @@ export const listImagesRequestSchema = z.strictObject({
   caller: callerSchema.nullable(),
   filters: imageFiltersSchema.default({}),
   /** Free text over the name, the description and the listing's texts (websearch syntax). */
-  q: z.string().trim().min(1).max(256).optional(),
+  q: searchTextSchema.optional(),
   /** Defaults to `relevance` with `q`, `newest` without. */
   sort: imageSortSchema.optional(),
   limit: z.number().int().min(1).max(100).default(25),
@@ -285,7 +289,7 @@ export const listImagesQuerySchema = z
     name: queryList(namePatternSchema).optional(),
     'pricing-type': querySingle(pricingTypeSchema).optional(),
     category: queryList(categorySchema).optional(),
-    q: querySingle(z.string().trim().min(1).max(256)).optional(),
+    q: querySingle(searchTextSchema).optional(),
     sort: querySingle(imageSortSchema).optional(),
     limit: querySingle(z.string().regex(/^\d{1,3}$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1).max(100))).default(25),
     cursor: querySingle(z.string().min(1).max(1024)).optional(),
@@ -314,9 +318,9 @@ export const listImagesQuerySchema = z
 // Listings and seller profiles -----------------------------------------------------------------
 
 const listingTexts = {
-  title: z.string().trim().min(3).max(128),
-  summary: z.string().trim().min(1).max(255),
-  description: z.string().trim().max(8000),
+  title: text().min(3).max(128),
+  summary: text().min(1).max(255),
+  description: text({ multiline: true }).max(8000),
   categories: z
     .array(categorySchema)
     .min(1)
@@ -381,8 +385,8 @@ export const listListingsQuerySchema = z
   }));
 
 export const sellerProfileBodySchema = z.strictObject({
-  displayName: z.string().trim().min(2).max(64),
-  about: z.string().trim().max(2000).default(''),
+  displayName: text().min(2).max(64),
+  about: text({ multiline: true }).max(2000).default(''),
   website: z
     .url({ protocol: /^https?$/ })
     .max(255)

@@ -1,3 +1,4 @@
 export * from './queues.js';
 export * from './services.js';
 export * from './callers.js';
+export * from './text.schemas.js';

@@ -68,10 +68,14 @@ export const ErrorCode = {
   InvalidAMIIDUnavailable: 'InvalidAMIID.Unavailable',
   /** The same client token with a different launch request. */
   IdempotentParameterMismatch: 'IdempotentParameterMismatch',
-  // 413, 415, 429
+  // 408, 413, 415, 429, 431
+  /** The request (its headers, or all of it) did not arrive within the gateway's timeouts. */
+  RequestTimeout: 'RequestTimeout',
   PayloadTooLarge: 'PayloadTooLarge',
   UnsupportedMediaType: 'UnsupportedMediaType',
   RequestLimitExceeded: 'RequestLimitExceeded',
+  /** The request line and headers together are larger than the gateway reads (16 KiB). */
+  RequestHeaderFieldsTooLarge: 'RequestHeaderFieldsTooLarge',
   // 5xx
   InternalError: 'InternalError',
   ServiceUnavailable: 'ServiceUnavailable',
@@ -127,9 +131,11 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   SubscriptionAlreadyExists: 409,
   'InvalidAMIID.Unavailable': 409,
   IdempotentParameterMismatch: 409,
+  RequestTimeout: 408,
   PayloadTooLarge: 413,
   UnsupportedMediaType: 415,
   RequestLimitExceeded: 429,
+  RequestHeaderFieldsTooLarge: 431,
   InternalError: 500,
   ServiceUnavailable: 503,
   ServiceTimeout: 504,

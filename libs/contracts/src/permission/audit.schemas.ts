@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../common/text.schemas.js';
 import { imageIdSchema } from '../events/domain-events.js';
 import { accountIdSchema, callerSchema } from './permission.schemas.js';
 
@@ -8,7 +9,7 @@ const auditFilters = {
   actorId: accountIdSchema.optional(),
   action: z.string().regex(/^[a-z][a-z0-9.-]{0,63}$/, 'must be an action name such as launch-permission.modify').optional(),
   resourceType: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be a resource type such as image').optional(),
-  resourceId: z.string().min(1).max(64).optional(),
+  resourceId: text().min(1).max(64).optional(),
 };
 
 /** GET /v1/audit-events: newest first; pass nextCursor back as cursor. */
@@ -34,7 +35,10 @@ export interface AuditEventView {
   action: string;
   resourceType: string;
   resourceId: string;
+  /** The platform's id of the request that made the change (the gateway's, never a client's). */
   requestId: string | null;
+  /** The `X-Request-Id` the client sent with that request, when it sent a usable one. */
+  clientRequestId: string | null;
   details: unknown;
   createdAt: string;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../common/text.schemas.js';
 
 export const ROLES = ['buyer', 'seller', 'admin'] as const;
 export const roleSchema = z.enum(ROLES);
@@ -15,7 +16,8 @@ export const callerSchema = z.object({
 });
 export type Caller = z.infer<typeof callerSchema>;
 
-const trimmed = (max: number) => z.string().trim().min(1).max(max);
+/** A name (of an account, of a key): one line of free text. */
+const trimmed = (max: number) => text().min(1).max(max);
 
 export const createAccountBodySchema = z.strictObject({
   name: trimmed(128),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../common/text.schemas.js';
 import { accountIdSchema, callerSchema } from './permission.schemas.js';
 
 /**
@@ -26,7 +27,7 @@ export const publicKeyPemSchema = z
 
 export const registerSigningKeyBodySchema = z.strictObject({
   publicKeyPem: publicKeyPemSchema,
-  name: z.string().trim().min(1).max(128).default('default'),
+  name: text().min(1).max(128).default('default'),
 });
 export type RegisterSigningKeyBody = z.infer<typeof registerSigningKeyBodySchema>;
 

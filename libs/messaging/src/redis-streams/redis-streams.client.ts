@@ -222,10 +222,11 @@ export class RedisStreamsClient extends ClientProxy {
     return signer && ((dataJson) => signer.assertion({ service: this.service, id, pattern, data, dataJson }));
   }
 
-  /** What the dispatch hook set, plus the current request id so the service logs under it. */
+  /** What the dispatch hook set, plus the current request's ids so the service logs (and audits) under them. */
   private metadata(packet: ReadPacket): PacketMetadata {
     const requestId = packet.metadata?.requestId ?? requestContext.requestId();
-    return { ...packet.metadata, ...(requestId ? { requestId } : {}) };
+    const clientRequestId = packet.metadata?.clientRequestId ?? requestContext.get()?.clientRequestId;
+    return { ...packet.metadata, ...(requestId ? { requestId } : {}), ...(clientRequestId ? { clientRequestId } : {}) };
   }
 
   /** Fails the calls still waiting, stops reading replies and disconnects. */

@@ -12,8 +12,8 @@ import type { Redis } from 'ioredis';
 import { throwError, type Observable } from 'rxjs';
 import { allowedSenders, ErrorCode, type ErrorBody } from '@imagemart/contracts';
 import {
-  acceptOrCreateRequestId,
   requestContext,
+  requestIdsFromMetadata,
   rpcCallerRefused,
   rpcReclaimed,
   rpcServerDuration,
@@ -274,7 +274,8 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
       request.metadata,
       { entryId, stream: this.stream, consumer: this.consumer, reclaimed, deadline: request.deadline },
     ]);
-    const requestId = acceptOrCreateRequestId(request.metadata.requestId);
+    const ids = requestIdsFromMetadata(request.metadata);
+    const { requestId } = ids;
 
     if (this.verifier) {
       const refusal = await this.verifier.verify({ entryId, ...request }).then(
@@ -307,7 +308,7 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
       // An event is acked even when its handler fails: work that must not be lost goes
       // through BullMQ, and retrying here would loop on a poison event for ever.
       try {
-        await requestContext.run({ requestId }, () => this.handleEvent(request.pattern, request, context));
+        await requestContext.run({ ...ids }, () => this.handleEvent(request.pattern, request, context));
       } catch (err) {
         this.logger.error(`Event ${request.pattern} failed: ${errorMessage(err)}`);
       }
@@ -321,7 +322,7 @@ export class RedisStreamsServer extends Server<RedisStreamsServerEvents> impleme
     const handler = this.getHandlerByPattern(request.pattern);
     const started = performance.now();
     const result = handler
-      ? await requestContext.run({ requestId }, () => this.execute(handler, request, context))
+      ? await requestContext.run({ ...ids }, () => this.execute(handler, request, context))
       : { err: noHandlerError(this.options.service, request.pattern) };
     const outcome = !result ? 'timeout' : result.err ? 'error' : 'ok';
     const ms = performance.now() - started;
