@@ -1,2 +1,3 @@
+export * from './names.js';
 export * from './queues.js';
 export * from './services.js';
