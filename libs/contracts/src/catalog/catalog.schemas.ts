@@ -84,13 +84,15 @@ export const imageDescriptionSchema = z
   .string()
   .trim()
   .refine(atMost(255), 'must be at most 255 characters')
-  .superRefine(xmlCharacters);
+  .superRefine(xmlCharacters)
+  .meta({ maxLength: 255, description: 'at most 255 characters (code points), only characters XML allows' });
 export const imageVersionSchema = z
   .string()
   .trim()
   .min(1)
   .refine(atMost(64), 'must be at most 64 characters')
-  .superRefine(xmlCharacters);
+  .superRefine(xmlCharacters)
+  .meta({ maxLength: 64, description: 'at most 64 characters (code points), only characters XML allows' });
 
 export const VOLUME_TYPES = ['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard'] as const;
 
