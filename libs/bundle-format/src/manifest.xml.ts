@@ -286,25 +286,24 @@ function checkProfile(xml: string): void {
       throw malformed(`the XML declaration says encoding="${encoding}"; a manifest is UTF-8`);
     at = declaration[0].length;
   }
-  for (;;) {
-    const next = xml.slice(at).search(/<[!?]|&/);
-    if (next < 0) return;
-    at += next;
+  // One pass: each match is judged where it is, and a comment is skipped whole.
+  const markup = /<[!?]|&/g;
+  markup.lastIndex = at;
+  for (let match = markup.exec(xml); match; match = markup.exec(xml)) {
+    at = match.index;
     if (xml.startsWith('<!--', at)) {
       const close = xml.indexOf('-->', at + 4);
       if (close < 0) throw malformed('a comment is not closed');
       const body = xml.slice(at + 4, close);
       if (body.includes('--') || body.endsWith('-')) throw malformed('a comment holds "--"');
-      at = close + 3;
+      markup.lastIndex = close + 3;
     } else if (xml.startsWith('<!', at)) {
       // A DTD is how entity expansion ("billion laughs") and external entities (XXE) get in.
       throw malformed('DOCTYPE, ENTITY and other declarations (and CDATA) are not allowed');
     } else if (xml.startsWith('<?', at)) {
       throw malformed('processing instructions are not allowed (the XML declaration only at the very start)');
-    } else {
-      if (!/^&(?:amp|lt|gt|quot|apos);/.test(xml.slice(at, at + 6)))
-        throw malformed('only the entities &amp; &lt; &gt; &quot; &apos; are allowed');
-      at += 1;
+    } else if (!/^&(?:amp|lt|gt|quot|apos);/.test(xml.slice(at, at + 6))) {
+      throw malformed('only the entities &amp; &lt; &gt; &quot; &apos; are allowed');
     }
   }
 }
