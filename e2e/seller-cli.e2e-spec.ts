@@ -263,6 +263,54 @@ describe('imagemart, the seller CLI', () => {
     );
   }, 60_000);
 
+  it('refuses at registration a part name the object store cannot hold, and registers nothing', async () => {
+    const key = await signingKey(seller);
+    const { dir, name } = await bundleImage(key.privateKey, seller.key, 64 * 1024);
+    const manifest = await readFile(path.join(dir, 'manifest.xml'), 'utf8');
+    const filename = /<filename>([^<]+)<\/filename>/.exec(manifest)![1];
+    for (const bad of ['.', '..', 'p'.repeat(201), 'manifest.xml']) {
+      const problem = expectProblem(
+        await http(base, 'POST', '/v1/uploads', {
+          key: seller.key,
+          body: { kind: 'bundle', manifest: manifest.replace(`<filename>${filename}<`, `<filename>${bad}<`) },
+        }),
+        400,
+        'InvalidManifest',
+      );
+      expect(problem.detail).toMatch(/part 0 filename/);
+    }
+    const found = await http(base, 'GET', `/v1/images?q=${encodeURIComponent(name)}`, { key: seller.key });
+    expect(found.body.items).toEqual([]);
+  }, 60_000);
+
+  it("verifies a bundle without a private key, and fully with the seller's own key", async () => {
+    const key = await signingKey(seller);
+    const { dir } = await bundleImage(key.privateKey, seller.key, 3 * MiB);
+    const integrity = await cli(['verify', '--bundle', dir, '--signer-key', key.publicKey, '--json']);
+    ok(integrity);
+    expect(JSON.parse(integrity.stdout)).toMatchObject({ ok: true, profile: 'integrity', parts: 1 });
+    const ownerKey = path.join(path.dirname(key.privateKey), 'wrapping-key.pem');
+    const full = await cli([
+      'verify',
+      '--bundle',
+      dir,
+      '--signer-key',
+      key.publicKey,
+      '--key',
+      ownerKey,
+      '--json',
+    ]);
+    ok(full);
+    expect(JSON.parse(full.stdout)).toMatchObject({ ok: true, profile: 'full', imageSize: 3 * MiB });
+    // The platform signed nothing here: with its signing key (from --api) the signature is refused.
+    const platformSigner = await cli(['verify', '--bundle', dir, '--api', base, '--json']);
+    expect(platformSigner.code).toBe(4);
+    expect(JSON.parse(platformSigner.stdout)).toMatchObject({
+      ok: false,
+      error: { code: 'SignatureInvalid' },
+    });
+  }, 60_000);
+
   it("refuses a manifest made out to another account, even signed with the uploader's own key", async () => {
     const key = await signingKey(seller);
     const { dir } = await bundleImage(key.privateKey, seller.key, 64 * 1024, ['--user', otherSeller.id]);

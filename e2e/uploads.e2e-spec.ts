@@ -256,6 +256,29 @@ describe('uploads that go wrong', () => {
     expect(expectProblem(badSha, 400, 'InvalidParameterValue').errors?.map((e) => e.path)).toContain('sha256');
   });
 
+  it('refuses image text a manifest cannot hold (U+FFFE, U+FFFF) at create, register and update, and registers nothing', async () => {
+    const data = randomBytes(1024);
+    for (const field of ['description', 'version']) {
+      const body = uploadBody(data, { [field]: `text \uFFFE\uFFFF` });
+      const problem = expectProblem(await http(base, 'POST', '/v1/uploads', { key: seller.key, body }), 400, 'InvalidParameterValue');
+      expect(problem.errors?.map((e) => e.path)).toContain(field);
+      const { size: _size, sha256: _sha, ...image } = body;
+      expectProblem(await http(base, 'POST', '/v1/images', { key: seller.key, body: image }), 400, 'InvalidParameterValue');
+      const found = await http(base, 'GET', `/v1/images?q=${encodeURIComponent(body.name)}`, { key: seller.key });
+      expect(found.body.items).toEqual([]);
+    }
+    const created = await http(base, 'POST', '/v1/uploads', { key: seller.key, body: uploadBody(data) });
+    expect(created.status).toBe(201);
+    expectProblem(
+      await http(base, 'PATCH', `/v1/images/${created.body.imageId}`, { key: seller.key, body: { description: 'x\uFFFE' } }),
+      400,
+      'InvalidParameterValue',
+    );
+    const image = await http(base, 'GET', `/v1/images/${created.body.imageId}`, { key: seller.key });
+    expect(image.body.description).toBe('An image uploaded in parts');
+    await http(base, 'POST', `/v1/uploads/${created.body.uploadId}/abort`, { key: seller.key });
+  });
+
   it("answers another account's upload as a missing one", async () => {
     const data = randomBytes(4096);
     const created = await http(base, 'POST', '/v1/uploads', { key: seller.key, body: uploadBody(data) });

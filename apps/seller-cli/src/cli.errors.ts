@@ -7,6 +7,8 @@ export const ExitCode = {
   usage: 2,
   /** `status`: the image failed (its bundle did not verify). */
   imageFailed: 3,
+  /** `verify`: the bundle does not verify (the line, or the JSON's `error`, says why). */
+  bundleInvalid: 4,
 } as const;
 
 /** An error meant for the person at the terminal: printed as one line, then the process exits with `exitCode`. */

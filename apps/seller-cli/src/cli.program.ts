@@ -9,6 +9,7 @@ import {
 } from './commands/keys.command.js';
 import { statusCommand, type StatusCommandOptions } from './commands/status.command.js';
 import { uploadCommand, type UploadCommandOptions } from './commands/upload.command.js';
+import { verifyCommand, type VerifyCommandOptions } from './commands/verify.command.js';
 import { CliError, ExitCode, oneLine } from './cli.errors.js';
 
 export const CLI_VERSION = '0.1.0';
@@ -69,6 +70,11 @@ export function createProgram(io: CliIo, setExitCode: (code: number) => void): C
       ),
     )
     .option(
+      '--owner-key <pem>',
+      'your RSA key the data key is wrapped for too, so `imagemart verify --key` can open the bundle; default: wrapping-key.pem beside --key, or --key when it is RSA',
+    )
+    .option('--no-owner-key', 'wrap the data key for the platform alone')
+    .option(
       '--platform-key <pem>',
       "the platform's public wrapping key (PEM); fetched from --api when left out",
     )
@@ -83,6 +89,31 @@ export function createProgram(io: CliIo, setExitCode: (code: number) => void): C
     .addOption(apiKeyOption())
     .action(async (options: BundleCommandOptions) => {
       await bundleCommand(options, io.out);
+    });
+
+  program
+    .command('verify')
+    .description(
+      'check a bundle directory: signature and every part (no private key needed), or with --key also decrypt it and prove the image',
+    )
+    .requiredOption('--bundle <dir>', 'the directory holding manifest.xml and the parts')
+    .option(
+      '--signer-key <pem>',
+      "the expected signer's public key (e.g. your signing-key.pub.pem); default: the platform's signing key from --api",
+    )
+    .option(
+      '--key <pem>',
+      'an RSA private key the data key is wrapped for (your wrapping-key.pem): decrypt, decompress and prove the image too',
+    )
+    .addOption(
+      new Option('--key-passphrase <passphrase>', 'the passphrase of an encrypted key').env(
+        'IMAGEMART_KEY_PASSPHRASE',
+      ),
+    )
+    .addOption(apiOption())
+    .option('--json', 'print the result as one JSON object', false)
+    .action(async (options: VerifyCommandOptions) => {
+      setExitCode(await verifyCommand(options, io.out));
     });
 
   program

@@ -40,10 +40,14 @@ const signPem =
       type: 'pkcs8',
     }),
   );
+const ownerPem =
+  blocks.get('keys owner-private') ??
+  exportKeyPem(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
 const keys = {
   wrapping: { privateKey: createPrivateKey(wrapPem), publicKey: createPublicKey(wrapPem) },
   signing: { privateKey: createPrivateKey(signPem), publicKey: createPublicKey(signPem) },
 };
+const ownerPublicKey = createPublicKey(ownerPem);
 
 const hexLines = (data) =>
   data
@@ -55,15 +59,22 @@ const fence = (group, name, body, lang = 'text') =>
 const out = [];
 out.push(fence('keys', 'wrapping-private', wrapPem, 'pem'));
 out.push(fence('keys', 'signing-private', signPem, 'pem'));
+out.push(fence('keys', 'owner-private', ownerPem, 'pem'));
 out.push(
   `Image: ${VECTOR_IMAGE.length} bytes, SHA-256 \`${sha256(VECTOR_IMAGE)}\`. Data key \`${VECTOR_DATA_KEY.toString('hex')}\`, salt \`${VECTOR_SALT.toString('hex')}\`.\n`,
 );
 
-for (const { id, compression, level } of VECTOR_CASES) {
+for (const { id, compression, level, owner } of VECTOR_CASES) {
   const parts = [];
   const result = await bundle(
     [VECTOR_IMAGE],
-    vectorOptions(keys, compression, level, async (p) => void parts.push(p)),
+    vectorOptions(
+      keys,
+      compression,
+      level,
+      async (p) => void parts.push(p),
+      owner ? ownerPublicKey : undefined,
+    ),
   );
   // The doc's manifest keeps its wrapped key (RSA-OAEP is randomized): re-run with it if present.
   const docXml = blocks.get(`${id} manifest`);
@@ -71,7 +82,9 @@ for (const { id, compression, level } of VECTOR_CASES) {
   const compressed = Buffer.concat(
     parts.map((p) => openPart(VECTOR_DATA_KEY, VECTOR_SALT, p.index, p.index === parts.length - 1, p.data)),
   );
-  out.push(`### Vector \`${id}\` (${compression} level ${level})\n`);
+  out.push(
+    `### Vector \`${id}\` (${compression} level ${level}${owner ? ', wrapped for the owner key too' : ''})\n`,
+  );
   out.push(fence(id, 'compressed', hexLines(compressed)));
   for (const p of parts) {
     const last = p.index === parts.length - 1;

@@ -84,10 +84,17 @@ export function rawZstdFrame(data: Buffer): Buffer {
 }
 
 export interface ZstdFrameScan {
-  /** Bytes of the frame, header to checksum. */
+  /** Bytes of the frame, header to checksum (for a skippable frame: header and user data, which may run past the bytes given). */
   length: number;
-  /** The most the frame can decode to, from its block headers. */
+  /** The most the frame can decode to, from its block headers (0 for a skippable frame). */
   decodedBound: number;
+  /** A skippable frame (RFC 8878 §3.1.2): a reader skips it without buffering or decoding it. */
+  skippable?: true;
+}
+
+/** Skippable frames have the magic numbers 0x184D2A50 to 0x184D2A5F. */
+function isSkippableMagic(magic: number): boolean {
+  return magic >>> 4 === 0x184d2a5;
 }
 
 /** Bytes the scanner can read: a Buffer, or two of them end to end (see joinedView). */
@@ -117,7 +124,9 @@ function corrupt(problem: string): BundleFormatError {
 /**
  * Walks the zstd frame that starts at `offset` through its block headers without decoding it:
  * its length, or 'incomplete' if the bytes end inside it, or 'too-large' as soon as the decoded
- * bound passes `maxDecoded` (before the rest of the frame has to be buffered).
+ * bound passes `maxDecoded` (before the rest of the frame has to be buffered). A skippable frame
+ * is answered from its 8-byte header alone, its length possibly past the bytes given. A frame
+ * that needs a dictionary is refused: bundles use none.
  */
 export function scanZstdFrame(
   bytes: ByteView,
@@ -125,13 +134,24 @@ export function scanZstdFrame(
   maxDecoded: number,
 ): ZstdFrameScan | 'incomplete' | 'too-large' {
   if (bytes.length - offset < 5) return 'incomplete';
-  if (uint(bytes, offset, 4) !== ZSTD_MAGIC) throw corrupt(`no frame magic number at offset ${offset}`);
+  const magic = uint(bytes, offset, 4);
+  if (isSkippableMagic(magic)) {
+    if (bytes.length - offset < 8) return 'incomplete';
+    return { length: 8 + uint(bytes, offset + 4, 4), decodedBound: 0, skippable: true };
+  }
+  if (magic !== ZSTD_MAGIC) throw corrupt(`no frame magic number at offset ${offset}`);
   const descriptor = uint(bytes, offset + 4, 1);
   if (descriptor & 0x08) throw corrupt('reserved bit set in a frame header');
   const singleSegment = (descriptor & 0x20) !== 0;
   const contentSizeBytes = [singleSegment ? 1 : 0, 2, 4, 8][descriptor >> 6] ?? 0;
   const dictionaryIdBytes = [0, 1, 2, 4][descriptor & 0x03] ?? 0;
-  let at = offset + 5 + (singleSegment ? 0 : 1) + dictionaryIdBytes + contentSizeBytes;
+  const dictionaryAt = offset + 5 + (singleSegment ? 0 : 1);
+  if (dictionaryIdBytes > 0) {
+    if (dictionaryAt + dictionaryIdBytes > bytes.length) return 'incomplete';
+    if (uint(bytes, dictionaryAt, dictionaryIdBytes) !== 0)
+      throw corrupt('a frame needs a dictionary; bundles use none');
+  }
+  let at = dictionaryAt + dictionaryIdBytes + contentSizeBytes;
   let bound = 0;
   for (;;) {
     if (at + 3 > bytes.length) return 'incomplete';

@@ -37,6 +37,11 @@ export const LIMITS = {
   minBlockSize: 256,
   maxBlockSize: 16 * 1024 * 1024,
   minRsaBits: 2048,
+  /** RSA keys of up to 8192 bits: wrapped keys and RSA-PSS signatures of 256 to 1024 bytes. */
+  maxRsaBits: 8192,
+  /** A signature decodes to 64 bytes (Ed25519) or the RSA modulus length (256 to 1024). */
+  minSignatureBytes: 64,
+  maxSignatureBytes: 1024,
 } as const;
 
 export const ZSTD_LEVELS = { min: 1, max: 19, default: 3 } as const;

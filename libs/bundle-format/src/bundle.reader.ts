@@ -12,7 +12,7 @@ import {
 } from './block.codec.js';
 import { DEFAULT_COMPRESSION_WINDOW } from './bundle-format.constants.js';
 import { BundleErrorCode, BundleFormatError, describeError } from './bundle-format.exception.js';
-import { unwrapDataKey } from './keys.crypto.js';
+import { unwrapBundleDataKey } from './keys.crypto.js';
 import { verifyManifestSignature } from './manifest.signature.js';
 import type { Manifest, ManifestPart } from './manifest.types.js';
 import { parseManifest } from './manifest.xml.js';
@@ -23,7 +23,10 @@ export type PartSource = Readable | AsyncIterable<Uint8Array> | Uint8Array;
 export interface UnbundleOptions {
   /** Fetches one part as stored (a stream or bytes). `signal` aborts when unbundle() gives up. */
   readPart: (part: ManifestPart, context: { signal: AbortSignal }) => PartSource | Promise<PartSource>;
-  /** The platform's RSA private key, to unwrap the data key. */
+  /**
+   * An RSA private key the data key is wrapped for: the platform's (`wrapped_key`), or the image
+   * owner's (`owner_wrapped_key`, in a bundle a seller made).
+   */
   privateKey: KeyObject;
   /** The key the manifest must be signed with: the platform's, or the seller's registered key. */
   signerPublicKey: KeyObject;
@@ -178,8 +181,11 @@ async function* zstdDecode(input: AsyncIterable<Buffer>, blockSize: number): Asy
   };
 
   let carry: Buffer | undefined; // the start of a frame that continues in the next part
+  let skip = 0; // bytes of a skippable frame still to pass over: skipped, never buffered
+  let frames = 0;
   for await (const chunk of input) {
-    let at = 0;
+    let at = Math.min(skip, chunk.length);
+    skip -= at;
     if (carry) {
       const found = scan(joinedView(carry, chunk), 0);
       if (found === 'incomplete') {
@@ -187,36 +193,71 @@ async function* zstdDecode(input: AsyncIterable<Buffer>, blockSize: number): Asy
         continue;
       }
       at = found.length - carry.length;
-      start(Buffer.concat([carry, chunk.subarray(0, at)]));
+      if (found.skippable) {
+        skip = Math.max(0, at - chunk.length);
+        at = Math.min(at, chunk.length);
+      } else {
+        start(Buffer.concat([carry, chunk.subarray(0, at)]));
+        frames++;
+      }
       carry = undefined;
     }
-    for (;;) {
+    while (at < chunk.length) {
       if (window.length >= DEFAULT_COMPRESSION_WINDOW) yield checked(await window.shift()!);
       const found = scan(chunk, at);
       if (found === 'incomplete') {
-        if (at < chunk.length) carry = Buffer.from(chunk.subarray(at)); // a copy, so the part is not kept
+        carry = Buffer.from(chunk.subarray(at)); // a copy, so the part is not kept
         break;
       }
+      if (found.skippable) {
+        skip = Math.max(0, at + found.length - chunk.length);
+        at = Math.min(at + found.length, chunk.length);
+        continue;
+      }
       start(chunk.subarray(at, at + found.length));
+      frames++;
       at += found.length;
     }
   }
-  if (carry)
+  if (carry || skip > 0)
     throw new BundleFormatError(
       BundleErrorCode.DecompressionFailed,
-      'the compressed stream ends inside a zstd frame',
+      `the compressed stream ends inside a zstd ${skip > 0 ? 'skippable ' : ''}frame`,
+    );
+  if (frames === 0)
+    throw new BundleFormatError(
+      BundleErrorCode.DecompressionFailed,
+      'the compressed stream holds no zstd frame',
     );
   while (window.length) yield checked(await window.shift()!);
 }
 
-/** gzip members, concatenated, through zlib's streaming inflater (memory bounded by its buffers). */
+/**
+ * gzip members, concatenated, through zlib's streaming inflater (memory bounded by its buffers).
+ * Member boundaries carry no meaning; the stream must end exactly where its last member ends.
+ */
 async function* gzipDecode(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const gunzip = createGunzip({ chunkSize: 64 * 1024 });
-  const feeding = pipeline(Readable.from(input, { highWaterMark: 1 }), gunzip);
+  let fed = 0;
+  async function* counted(): AsyncGenerator<Buffer> {
+    for await (const chunk of input) {
+      fed += chunk.length;
+      yield chunk;
+    }
+  }
+  const feeding = pipeline(Readable.from(counted(), { highWaterMark: 1 }), gunzip);
   feeding.catch(() => undefined); // its error also reaches the iteration below
   try {
     for await (const chunk of gunzip) yield chunk as Buffer;
     await feeding;
+    // zlib stops quietly at zero bytes after a member (gzip(1) calls them padding) and ignores
+    // what follows: the format allows nothing after the last member.
+    if (gunzip.bytesWritten !== fed) {
+      throw new BundleFormatError(
+        BundleErrorCode.DecompressionFailed,
+        `the gzip stream has ${fed - gunzip.bytesWritten} bytes after its last member`,
+      );
+    }
   } catch (error) {
     if (error instanceof BundleFormatError) throw error;
     throw new BundleFormatError(
@@ -250,7 +291,7 @@ export async function unbundle(
   options: UnbundleOptions,
 ): Promise<UnbundleResult> {
   const manifest = readSignedManifest(manifestXml, options.signerPublicKey);
-  const key = unwrapDataKey(manifest.encryption.keyWrapping, options.privateKey);
+  const key = unwrapBundleDataKey(manifest.encryption, options.privateKey);
   const expected = manifest.image;
 
   const hash = createHash('sha256');

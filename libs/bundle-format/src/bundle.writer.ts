@@ -50,6 +50,11 @@ export interface BundleOptions {
     Partial<Pick<MachineConfiguration, 'blockDeviceMapping' | 'productCodes'>>;
   /** The platform's RSA public key: the data key is wrapped for it. */
   platformPublicKey: KeyObject;
+  /**
+   * The image owner's own RSA public key (a seller bundling on his machine): the data key is
+   * wrapped for it too (`owner_wrapped_key`), so the owner can decrypt and fully verify the bundle.
+   */
+  ownerPublicKey?: KeyObject;
   /** Ed25519 or RSA private key that signs the manifest (the platform's, or a seller's). */
   signingKey: KeyObject;
   onPart: PartSink;
@@ -235,6 +240,7 @@ export async function bundle(
   const prefix = options.partPrefix ?? defaultPartPrefix(image.name);
   checkPartFilename(check, 'partPrefix', partFilename(prefix, 0));
   assertWrappingKey(options.platformPublicKey);
+  if (options.ownerPublicKey) assertWrappingKey(options.ownerPublicKey);
   signatureAlgorithmOf(options.signingKey);
   if (options.signingKey.type !== 'private')
     throw new BundleFormatError(BundleErrorCode.InvalidKey, 'signingKey must be a private key');
@@ -312,6 +318,15 @@ export async function bundle(
         keyId: keyFingerprint(options.platformPublicKey),
         wrappedKey: wrapDataKey(dataKey, options.platformPublicKey),
       },
+      ...(options.ownerPublicKey
+        ? {
+            ownerKeyWrapping: {
+              algorithm: KEY_WRAPPING_ALGORITHM,
+              keyId: keyFingerprint(options.ownerPublicKey),
+              wrappedKey: wrapDataKey(dataKey, options.ownerPublicKey),
+            },
+          }
+        : {}),
     },
     parts: parts.parts,
   };

@@ -25,6 +25,11 @@ export {
   type PartSink,
 } from './bundle.writer.js';
 export {
+  verifyBundleIntegrity,
+  type VerifyIntegrityOptions,
+  type VerifyIntegrityResult,
+} from './bundle.integrity.js';
+export {
   readSignedManifest,
   unbundle,
   type PartSource,

@@ -12,7 +12,7 @@ import {
 import { promisify } from 'node:util';
 import { DATA_KEY_BYTES, LIMITS } from './bundle-format.constants.js';
 import { BundleErrorCode, BundleFormatError, describeError } from './bundle-format.exception.js';
-import type { EncryptionParameters, SignatureAlgorithm } from './manifest.types.js';
+import type { EncryptionParameters, KeyWrapping, SignatureAlgorithm } from './manifest.types.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -87,10 +87,10 @@ export function keyFingerprint(key: KeyObject): string {
 
 function requireRsa(key: KeyObject, role: string): void {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (key.asymmetricKeyType !== 'rsa' || bits < LIMITS.minRsaBits) {
+  if (key.asymmetricKeyType !== 'rsa' || bits < LIMITS.minRsaBits || bits > LIMITS.maxRsaBits) {
     throw new BundleFormatError(
       BundleErrorCode.InvalidKey,
-      `${role} must be an RSA key of at least ${LIMITS.minRsaBits} bits`,
+      `${role} must be an RSA key of ${LIMITS.minRsaBits} to ${LIMITS.maxRsaBits} bits`,
     );
   }
 }
@@ -121,16 +121,31 @@ export function wrapDataKey(dataKey: Buffer, publicKey: KeyObject): string {
   return wrapped.toString('base64');
 }
 
+/**
+ * The data key of a bundle, unwrapped with whichever of its wrapped keys was made for
+ * `privateKey`: the platform's (`wrapped_key`) or the image owner's (`owner_wrapped_key`).
+ */
+export function unwrapBundleDataKey(encryption: EncryptionParameters, privateKey: KeyObject): Buffer {
+  const owner = encryption.ownerKeyWrapping;
+  if (owner && privateKey.type === 'private' && owner.keyId === keyFingerprint(privateKey))
+    return unwrapDataKey(owner, privateKey);
+  return unwrapDataKey(encryption.keyWrapping, privateKey, owner ? [owner.keyId] : []);
+}
+
 /** Unwraps the data key of a manifest, saying clearly when it was wrapped for another key. */
-export function unwrapDataKey(wrapping: EncryptionParameters['keyWrapping'], privateKey: KeyObject): Buffer {
+export function unwrapDataKey(
+  wrapping: KeyWrapping,
+  privateKey: KeyObject,
+  alsoWrappedFor: string[] = [],
+): Buffer {
   if (privateKey.type !== 'private')
-    throw new BundleFormatError(BundleErrorCode.InvalidKey, 'unwrapping needs the platform private key');
-  requireRsa(privateKey, 'the platform private key');
+    throw new BundleFormatError(BundleErrorCode.InvalidKey, 'unwrapping needs an RSA private key');
+  requireRsa(privateKey, 'the unwrapping key');
   const ours = keyFingerprint(privateKey);
   if (wrapping.keyId !== ours) {
     throw new BundleFormatError(
       BundleErrorCode.KeyUnwrapFailed,
-      `the data key was wrapped for key ${wrapping.keyId}, not for this platform key (${ours}); bundle again with the platform's current public key`,
+      `the data key was wrapped for key ${[wrapping.keyId, ...alsoWrappedFor].join(' and ')}, not for this key (${ours}); bundle again with the platform's current public key`,
     );
   }
   let key: Buffer;
@@ -143,7 +158,7 @@ export function unwrapDataKey(wrapping: EncryptionParameters['keyWrapping'], pri
   } catch (error) {
     throw new BundleFormatError(
       BundleErrorCode.KeyUnwrapFailed,
-      'the wrapped data key cannot be unwrapped with the platform key',
+      'the wrapped data key cannot be unwrapped with this key',
       { cause: error },
     );
   }

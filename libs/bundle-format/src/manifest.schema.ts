@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { PART_FILENAME_RULE, manifestTextProblem, partFilenameProblem } from '@imagemart/contracts';
 import { FORMAT_VERSION, GCM_TAG_BYTES, LIMITS, NONCE_SCHEME } from './bundle-format.constants.js';
 import { type BundleErrorCode, BundleFormatError } from './bundle-format.exception.js';
 import {
@@ -16,19 +17,19 @@ import {
 
 /**
  * The rules every manifest field obeys, shared by the writer (code InvalidParameter) and the
- * parser (code ManifestMalformed). Values never hold control characters or leading/trailing
- * white space, which keeps the signed canonical form (one `key=value` line each) unambiguous.
+ * parser (code ManifestMalformed). Values never hold control characters, characters XML does not
+ * allow, or white space of any kind at either end, which keeps the signed canonical form (one
+ * `key=value` line each) unambiguous and every manifest readable by any XML parser. Text rules and
+ * part names are the contracts' functions, shared with the API's schemas and the object store.
  */
 
 type Code = typeof BundleErrorCode.InvalidParameter | typeof BundleErrorCode.ManifestMalformed;
 
 const TOKEN = /^[A-Za-z0-9._-]{1,64}$/;
 const DEVICE = /^[A-Za-z0-9._/-]{1,64}$/;
-const FILENAME = /^[A-Za-z0-9._-]{1,255}$/;
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
 const KEY_ID = /^sha256:[0-9a-f]{64}$/;
 const USER = /^\d{12}$/;
-const CONTROL = /\p{Cc}/u;
 
 export class FieldCheck {
   constructor(private readonly code: Code) {}
@@ -37,11 +38,11 @@ export class FieldCheck {
     throw new BundleFormatError(this.code, `${field} ${problem}`);
   }
 
+  /** Text of 1 to `max` characters (code points): see manifestTextProblem. */
   text(field: string, value: unknown, max: number): string {
     if (typeof value !== 'string' || value.length === 0) this.fail(field, 'is required');
-    if (value.length > max) this.fail(field, `is longer than ${max} characters`);
-    if (CONTROL.test(value)) this.fail(field, 'contains a control character');
-    if (value.trim() !== value) this.fail(field, 'has leading or trailing white space');
+    const problem = manifestTextProblem(value, max);
+    if (problem) this.fail(field, problem);
     return value;
   }
 
@@ -130,8 +131,15 @@ export function checkImageDescription(check: FieldCheck, image: ImageDescription
   check.oneOf('type', image.type, IMAGE_TYPES);
 }
 
-export function checkPartFilename(check: FieldCheck, field: string, filename: string): void {
-  check.pattern(field, filename, FILENAME, 'a file name of letters, digits, ".", "_" or "-"');
+/** A part's file name: one object key segment that is not the manifest's name (partFilenameProblem). */
+export function checkPartFilename(check: FieldCheck, field: string, filename: unknown): void {
+  if (typeof filename !== 'string') check.fail(field, `must be ${PART_FILENAME_RULE}`);
+  const problem = partFilenameProblem(filename);
+  if (problem)
+    check.fail(
+      field,
+      `${JSON.stringify(filename.slice(0, 40))} ${problem}: a part name is ${PART_FILENAME_RULE}`,
+    );
 }
 
 /** The sealed size of each part, from the part size, the part count and the bundled size. */
@@ -161,6 +169,11 @@ export function checkManifest(check: FieldCheck, m: UnsignedManifest | Manifest)
   check.oneOf('wrapped_key algorithm', enc.keyWrapping.algorithm, ['RSA-OAEP-SHA256']);
   check.keyId('wrapped_key key_id', enc.keyWrapping.keyId);
   check.base64('wrapped_key', enc.keyWrapping.wrappedKey, LIMITS.minRsaBits / 8, 1024);
+  if (enc.ownerKeyWrapping !== undefined) {
+    check.oneOf('owner_wrapped_key algorithm', enc.ownerKeyWrapping.algorithm, ['RSA-OAEP-SHA256']);
+    check.keyId('owner_wrapped_key key_id', enc.ownerKeyWrapping.keyId);
+    check.base64('owner_wrapped_key', enc.ownerKeyWrapping.wrappedKey, LIMITS.minRsaBits / 8, 1024);
+  }
 
   const count = m.parts.length;
   if (count < 1 || count > LIMITS.parts)
@@ -176,8 +189,10 @@ export function checkManifest(check: FieldCheck, m: UnsignedManifest | Manifest)
     if (p.index !== i)
       check.fail('parts', `must be listed in order from index 0 (found index ${p.index} at position ${i})`);
     checkPartFilename(check, `part ${i} filename`, p.filename);
-    if (names.has(p.filename)) check.fail(`part ${i} filename`, `repeats ${p.filename}`);
-    names.add(p.filename);
+    // Distinct in any letter case: a case-insensitive file system would put two in one file.
+    const name = p.filename.toLowerCase();
+    if (names.has(name)) check.fail(`part ${i} filename`, `repeats ${p.filename} (letter case aside)`);
+    names.add(name);
     check.digest(`part ${i} digest`, p.digest);
     if (p.size !== sizes[i]) check.fail(`part ${i} size`, `must be ${sizes[i]}`);
   });
@@ -185,6 +200,6 @@ export function checkManifest(check: FieldCheck, m: UnsignedManifest | Manifest)
   if ('signature' in m) {
     check.oneOf('signature algorithm', m.signature.algorithm, SIGNATURE_ALGORITHMS);
     check.keyId('signature key_id', m.signature.keyId);
-    check.base64('signature', m.signature.value, 64, 1024);
+    check.base64('signature', m.signature.value, LIMITS.minSignatureBytes, LIMITS.maxSignatureBytes);
   }
 }

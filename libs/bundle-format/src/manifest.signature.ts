@@ -53,6 +53,14 @@ export function signatureInput(m: UnsignedManifest, signer: Signer): string {
     ['encryption.key_wrapping.algorithm', enc.keyWrapping.algorithm],
     ['encryption.key_wrapping.key_id', enc.keyWrapping.keyId],
     ['encryption.key_wrapping.wrapped_key', enc.keyWrapping.wrappedKey],
+    // Only when the manifest has an owner_wrapped_key: a manifest without one signs as before.
+    ...(enc.ownerKeyWrapping
+      ? ([
+          ['encryption.owner_key_wrapping.algorithm', enc.ownerKeyWrapping.algorithm],
+          ['encryption.owner_key_wrapping.key_id', enc.ownerKeyWrapping.keyId],
+          ['encryption.owner_key_wrapping.wrapped_key', enc.ownerKeyWrapping.wrappedKey],
+        ] as [string, string][])
+      : []),
     ['signature.algorithm', signer.algorithm],
     ['signature.key_id', signer.keyId],
     ['parts.count', m.parts.length],
@@ -116,10 +124,18 @@ export function verifyManifestSignature(manifest: Manifest, publicKey: KeyObject
   if (signature.keyId !== expected) {
     throw invalid(`the manifest is signed by key ${signature.keyId}, not by the expected key ${expected}`);
   }
+  // The signature's length is fixed by the key: 64 bytes for Ed25519, the modulus for RSA-PSS.
+  const value = Buffer.from(signature.value, 'base64');
+  const length = algorithm === 'Ed25519' ? 64 : Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+  if (value.length !== length) {
+    throw invalid(
+      `the signature is ${value.length} bytes; a signature by the expected key is ${length} bytes`,
+    );
+  }
   const data = Buffer.from(signatureInput(manifest, signature), 'utf8');
   let valid: boolean;
   try {
-    valid = verifyBytes(algorithm, data, key, Buffer.from(signature.value, 'base64'));
+    valid = verifyBytes(algorithm, data, key, value);
   } catch {
     valid = false; // e.g. a signature of the wrong length for the key
   }

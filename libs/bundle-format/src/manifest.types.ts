@@ -67,19 +67,28 @@ export interface CompressionParameters {
   blockSize: number;
 }
 
+/** The data key wrapped (RSA-OAEP-SHA256) for one RSA public key. */
+export interface KeyWrapping {
+  algorithm: 'RSA-OAEP-SHA256';
+  /** Fingerprint of the public key the data key was wrapped for (see keyFingerprint). */
+  keyId: string;
+  /** The wrapped data key, base64. */
+  wrappedKey: string;
+}
+
 export interface EncryptionParameters {
   algorithm: 'AES-256-GCM';
   partSize: number;
   nonceScheme: 'salt32-index64be';
   /** 4 random bytes per bundle, lowercase hex: the first 4 bytes of every part's nonce. */
   salt: string;
-  keyWrapping: {
-    algorithm: 'RSA-OAEP-SHA256';
-    /** Fingerprint of the public key the data key was wrapped for (see keyFingerprint). */
-    keyId: string;
-    /** The wrapped data key, base64. */
-    wrappedKey: string;
-  };
+  /** The data key wrapped for the platform (`wrapped_key`). */
+  keyWrapping: KeyWrapping;
+  /**
+   * The data key wrapped for the image owner's own RSA key too (`owner_wrapped_key`), so that the
+   * seller can decrypt and fully verify his bundle; optional (platform-made bundles leave it out).
+   */
+  ownerKeyWrapping?: KeyWrapping;
 }
 
 export interface ManifestSignature {

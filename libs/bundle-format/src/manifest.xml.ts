@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { firstNonXmlCharacter, formatCodePoint, trimXmlWhiteSpace } from '@imagemart/contracts';
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
 import { DIGEST_ALGORITHM, FORMAT_VERSION, LIMITS } from './bundle-format.constants.js';
 import { BundleErrorCode, BundleFormatError, describeError } from './bundle-format.exception.js';
@@ -7,9 +8,11 @@ import { COMPRESSION_ALGORITHMS, SIGNATURE_ALGORITHMS, type Manifest } from './m
 
 /**
  * The manifest as XML, with the EC2 AMI manifest's element names where they exist. The parser
- * reads a restricted profile of XML: UTF-8, at most LIMITS.manifestBytes, no DTD (so no entity
- * declarations, external entities or entity expansion), no CDATA, and no entity references but
- * the five predefined ones. Every element is checked against the schema; unknown ones are errors.
+ * reads a restricted profile of XML: UTF-8 (an encoding declaration may only say so), at most
+ * LIMITS.manifestBytes, only XML 1.0's characters, no DTD (so no entity declarations, external
+ * entities or entity expansion), no CDATA, no processing instructions, and no entity references
+ * but the five predefined ones. Values are trimmed of XML white space (space, tab, CR, LF) only.
+ * Every element is checked against the schema; unknown ones are errors, and so are empty ones.
  */
 
 const builder = new XMLBuilder({
@@ -32,7 +35,9 @@ const parser = new XMLParser({
   attributeNamePrefix: '@_',
   parseTagValue: false,
   parseAttributeValue: false,
-  trimValues: true,
+  // Not JavaScript's trim(), which would also drop NBSP, U+3000 and U+FEFF: values are trimmed of
+  // XML white space below (trimXmlWhiteSpace), and attribute values are not trimmed at all.
+  trimValues: false,
   ignoreDeclaration: true,
   ignorePiTags: true,
   processEntities: true,
@@ -86,6 +91,13 @@ export function buildManifest(manifest: Manifest): string {
             '@_key_id': enc.keyWrapping.keyId,
             '#text': enc.keyWrapping.wrappedKey,
           },
+          owner_wrapped_key: enc.ownerKeyWrapping
+            ? {
+                '@_algorithm': enc.ownerKeyWrapping.algorithm,
+                '@_key_id': enc.ownerKeyWrapping.keyId,
+                '#text': enc.ownerKeyWrapping.wrappedKey,
+              }
+            : undefined,
         },
         parts: {
           '@_count': String(manifest.parts.length),
@@ -113,6 +125,23 @@ function malformed(message: string, cause?: unknown): BundleFormatError {
 
 type XmlNode = Record<string, unknown>;
 
+/** Every element holds something: an optional element without a value is left out, not empty. */
+function empty(path: string): BundleFormatError {
+  return malformed(`<${path}> is empty: an element without a value is left out, not written empty`);
+}
+
+function isWhiteSpace(value: unknown): boolean {
+  return typeof value === 'string' && trimXmlWhiteSpace(value) === '';
+}
+
+/** A text-only element's value, trimmed of XML white space (and of nothing else). */
+function textOf(value: unknown, path: string): string {
+  if (typeof value !== 'string') throw malformed(`<${path}> must hold text only`);
+  const text = trimXmlWhiteSpace(value);
+  if (text === '') throw empty(path);
+  return text;
+}
+
 /** Typed, strict access to the parser's object tree; `path` names the element in errors. */
 class Element {
   constructor(
@@ -121,15 +150,17 @@ class Element {
   ) {}
 
   static of(value: unknown, path: string): Element {
-    if (value === '') return new Element({}, path); // an empty element: <x/>
+    if (typeof value === 'string' && trimXmlWhiteSpace(value) === '') throw empty(path);
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       throw malformed(`<${path}> must contain elements`);
     return new Element(value as XmlNode, path);
   }
 
-  /** Fails on any child element or attribute not listed. */
+  /** Fails on any child element or attribute not listed, and on text besides white space. */
   only(children: string[], attributes: string[] = []): this {
     for (const key of Object.keys(this.node)) {
+      // The white space that indents child elements.
+      if (key === '#text' && !children.includes(key) && isWhiteSpace(this.node[key])) continue;
       if (key.startsWith('@_') ? !attributes.includes(key.slice(2)) : !children.includes(key)) {
         const what = key.startsWith('@_')
           ? `attribute ${key.slice(2)}`
@@ -167,17 +198,13 @@ class Element {
   textList(name: string): string[] {
     const value = this.node[name];
     if (value === undefined) return [];
-    return (value as unknown[]).map((item, i) => {
-      if (typeof item !== 'string') throw malformed(`<${this.path}/${name}[${i}]> must hold text only`);
-      return item;
-    });
+    return (value as unknown[]).map((item, i) => textOf(item, `${this.path}/${name}[${i}]`));
   }
 
   optionalText(name: string): string | undefined {
     const value = this.single(name);
     if (value === undefined) return undefined;
-    if (typeof value !== 'string') throw malformed(`<${this.path}/${name}> must hold text only`);
-    return value;
+    return textOf(value, `${this.path}/${name}`);
   }
 
   text(name: string): string {
@@ -189,8 +216,8 @@ class Element {
   /** Text of this element when it also has attributes (`<digest algorithm="SHA256">...`). */
   ownText(): string {
     const value = this.node['#text'];
-    if (typeof value !== 'string') throw malformed(`<${this.path}> must hold text`);
-    return value;
+    if (value === undefined) throw empty(this.path);
+    return textOf(value, this.path);
   }
 
   attribute(name: string): string {
@@ -233,14 +260,102 @@ function decode(input: string | Uint8Array): string {
   }
 }
 
-/** Parses and validates a manifest. Checks structure only: verify its signature before trusting it. */
+const XML_DECLARATION =
+  /^<\?xml[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*(["'])1\.0\1(?:[ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]*)\2)?(?:[ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*(["'])(?:yes|no)\4)?[ \t\r\n]*\?>/;
+
+/**
+ * The XML profile, checked on the text before any XML parser sees it: only XML 1.0 characters;
+ * an XML declaration, if any, first and saying version 1.0 and (if it names one) the encoding
+ * UTF-8; comments anywhere markup may be (their content is not markup: `<!` or `&` inside one is
+ * text), but `--` never inside one; no other `<!` (DOCTYPE, ENTITY, CDATA) and no `<?` (processing
+ * instructions); no `&` but the five predefined entity references.
+ */
+function checkProfile(xml: string): void {
+  const bad = firstNonXmlCharacter(xml);
+  if (bad) {
+    throw malformed(
+      `it holds ${formatCodePoint(bad.codePoint)} at offset ${bad.index}, a character XML 1.0 does not allow`,
+    );
+  }
+  let at = 0;
+  if (xml.startsWith('<?xml') && /^<\?xml[ \t\r\n?]/.test(xml)) {
+    const declaration = XML_DECLARATION.exec(xml);
+    if (!declaration) throw malformed('the XML declaration must be <?xml version="1.0" encoding="UTF-8"?>');
+    const encoding = declaration[3];
+    if (encoding !== undefined && encoding.toUpperCase() !== 'UTF-8')
+      throw malformed(`the XML declaration says encoding="${encoding}"; a manifest is UTF-8`);
+    at = declaration[0].length;
+  }
+  // One pass: each match is judged where it is, and a comment is skipped whole.
+  const markup = /<[!?]|&/g;
+  markup.lastIndex = at;
+  for (let match = markup.exec(xml); match; match = markup.exec(xml)) {
+    at = match.index;
+    if (xml.startsWith('<!--', at)) {
+      const close = xml.indexOf('-->', at + 4);
+      if (close < 0) throw malformed('a comment is not closed');
+      const body = xml.slice(at + 4, close);
+      if (body.includes('--') || body.endsWith('-')) throw malformed('a comment holds "--"');
+      markup.lastIndex = close + 3;
+    } else if (xml.startsWith('<!', at)) {
+      // A DTD is how entity expansion ("billion laughs") and external entities (XXE) get in.
+      throw malformed('DOCTYPE, ENTITY and other declarations (and CDATA) are not allowed');
+    } else if (xml.startsWith('<?', at)) {
+      throw malformed('processing instructions are not allowed (the XML declaration only at the very start)');
+    } else if (!/^&(?:amp|lt|gt|quot|apos);/.test(xml.slice(at, at + 6))) {
+      throw malformed('only the entities &amp; &lt; &gt; &quot; &apos; are allowed');
+    }
+  }
+}
+
+/** A value in the parsed tree, read leniently (for the checks that come before the schema's). */
+function peek(node: unknown, ...path: string[]): unknown {
+  let value = node;
+  for (const name of path) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    value = (value as XmlNode)[name];
+  }
+  // Text is trimmed of XML white space; attribute values are taken as they are.
+  const attribute = path[path.length - 1]?.startsWith('@_') ?? false;
+  return typeof value === 'string' && !attribute ? trimXmlWhiteSpace(value) : value;
+}
+
+/**
+ * Algorithms are judged before the rest of the schema, so a manifest that uses an unknown one is
+ * UnsupportedAlgorithm whatever else is wrong with it (a newer writer's manifest may differ in more).
+ */
+function checkAlgorithms(root: unknown): void {
+  const unsupported = (what: string, value: string) =>
+    new BundleFormatError(BundleErrorCode.UnsupportedAlgorithm, `${what} ${value} is not supported`);
+  const image = peek(root, 'image');
+  const encryption = peek(image, 'encryption');
+  const known: [string, unknown, readonly string[]][] = [
+    ['compression', peek(image, 'compression', 'algorithm'), COMPRESSION_ALGORITHMS],
+    ['cipher', peek(encryption, 'algorithm'), ['AES-256-GCM']],
+    ['nonce scheme', peek(encryption, 'nonce_scheme'), ['salt32-index64be']],
+    ['key wrapping', peek(encryption, 'wrapped_key', '@_algorithm'), ['RSA-OAEP-SHA256']],
+    ['key wrapping', peek(encryption, 'owner_wrapped_key', '@_algorithm'), ['RSA-OAEP-SHA256']],
+    ['signature algorithm', peek(root, 'signature', '@_algorithm'), SIGNATURE_ALGORITHMS],
+    ['digest algorithm', peek(image, 'digest', '@_algorithm'), [DIGEST_ALGORITHM]],
+  ];
+  const parts = peek(image, 'parts', 'part');
+  if (Array.isArray(parts)) {
+    for (const part of parts)
+      known.push(['digest algorithm', peek(part, 'digest', '@_algorithm'), [DIGEST_ALGORITHM]]);
+  }
+  for (const [what, value, allowed] of known) {
+    if (typeof value === 'string' && !allowed.includes(value)) throw unsupported(what, value);
+  }
+}
+
+/**
+ * Parses and validates a manifest. Checks structure only: verify its signature before trusting it.
+ * The order of the checks is the format's (docs/bundle-format.md): size, UTF-8, the XML profile
+ * and well-formedness, the version, the algorithms, then the rest of the schema.
+ */
 export function parseManifest(input: string | Uint8Array): Manifest {
   const xml = decode(input);
-  // A DTD is how entity expansion ("billion laughs") and external entities (XXE) get in.
-  if (/<!(?!--)/.test(xml))
-    throw malformed('DOCTYPE, ENTITY and other declarations (and CDATA) are not allowed');
-  if (/&(?!(?:amp|lt|gt|quot|apos);)/.test(xml))
-    throw malformed('only the entities &amp; &lt; &gt; &quot; &apos; are allowed');
+  checkProfile(xml);
   const validation = XMLValidator.validate(xml);
   if (validation !== true)
     throw malformed(`${validation.err.msg} (line ${validation.err.line}, column ${validation.err.col})`);
@@ -251,9 +366,7 @@ export function parseManifest(input: string | Uint8Array): Manifest {
     throw malformed(describeError(error), error);
   }
   const doc = Element.of(tree, '').only(['manifest']);
-  const root = doc
-    .child('manifest')
-    .only(['version', 'bundler', 'machine_configuration', 'image', 'signature']);
+  const root = doc.child('manifest');
 
   const version = root.text('version');
   if (version !== String(FORMAT_VERSION)) {
@@ -262,6 +375,9 @@ export function parseManifest(input: string | Uint8Array): Manifest {
       `bundle format version ${version} is not supported; this reader reads version ${FORMAT_VERSION}`,
     );
   }
+  checkAlgorithms(peek(tree, 'manifest'));
+
+  root.only(['version', 'bundler', 'machine_configuration', 'image', 'signature']);
   const bundler = root.child('bundler').only(['name', 'version']);
   const mc = root
     .child('machine_configuration')
@@ -291,26 +407,21 @@ export function parseManifest(input: string | Uint8Array): Manifest {
   const compression = image.child('compression').only(['algorithm', 'block_size']);
   const encryption = image
     .child('encryption')
-    .only(['algorithm', 'part_size', 'nonce_scheme', 'salt', 'wrapped_key']);
+    .only(['algorithm', 'part_size', 'nonce_scheme', 'salt', 'wrapped_key', 'owner_wrapped_key']);
   const wrappedKey = encryption.child('wrapped_key').only(['#text'], ['algorithm', 'key_id']);
+  const ownerWrappedKey = encryption
+    .optionalChild('owner_wrapped_key')
+    ?.only(['#text'], ['algorithm', 'key_id']);
   const parts = image.child('parts').only(['part'], ['count']);
   const signature = root.child('signature').only(['#text'], ['algorithm', 'key_id']);
 
-  const unsupported = (what: string, value: string) =>
-    new BundleFormatError(BundleErrorCode.UnsupportedAlgorithm, `${what} ${value} is not supported`);
+  // Required; their values were judged by checkAlgorithms.
   const compressionAlgorithm = compression.text('algorithm');
-  if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(compressionAlgorithm))
-    throw unsupported('compression', compressionAlgorithm);
-  for (const [what, value, known] of [
-    ['cipher', encryption.text('algorithm'), 'AES-256-GCM'],
-    ['nonce scheme', encryption.text('nonce_scheme'), 'salt32-index64be'],
-    ['key wrapping', wrappedKey.attribute('algorithm'), 'RSA-OAEP-SHA256'],
-  ] as const) {
-    if (value !== known) throw unsupported(what, value);
-  }
+  encryption.text('algorithm');
+  encryption.text('nonce_scheme');
+  wrappedKey.attribute('algorithm');
+  ownerWrappedKey?.attribute('algorithm');
   const signatureAlgorithm = signature.attribute('algorithm');
-  if (!(SIGNATURE_ALGORITHMS as readonly string[]).includes(signatureAlgorithm))
-    throw unsupported('signature algorithm', signatureAlgorithm);
 
   const partElements = parts.list('part');
   const count = integer(parts.attribute('count'), 'parts count');
@@ -363,6 +474,15 @@ export function parseManifest(input: string | Uint8Array): Manifest {
         keyId: wrappedKey.attribute('key_id'),
         wrappedKey: wrappedKey.ownText(),
       },
+      ...(ownerWrappedKey
+        ? {
+            ownerKeyWrapping: {
+              algorithm: 'RSA-OAEP-SHA256' as const,
+              keyId: ownerWrappedKey.attribute('key_id'),
+              wrappedKey: ownerWrappedKey.ownText(),
+            },
+          }
+        : {}),
     },
     parts: partElements.map((p, i) => {
       p.only(['filename', 'digest'], ['index']);

@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import type { KeyObject } from 'node:crypto';
 import type { BundleOptions } from './bundle.writer.js';
 import type { PlatformKeys } from './keys.crypto.js';
 
@@ -21,9 +22,11 @@ export const VECTOR_DATA_KEY = Buffer.from(
 );
 export const VECTOR_SALT = Buffer.from('a0b1c2d3', 'hex');
 
+/** `owner`: a seller-made bundle, its data key wrapped for the owner's key too (`owner_wrapped_key`). */
 export const VECTOR_CASES = [
-  { id: 'zstd', compression: 'zstd', level: 3 },
-  { id: 'gzip', compression: 'gzip', level: 1 },
+  { id: 'zstd', compression: 'zstd', level: 3, owner: false },
+  { id: 'gzip', compression: 'gzip', level: 1, owner: false },
+  { id: 'owner', compression: 'zstd', level: 3, owner: true },
 ] as const;
 
 export function vectorOptions(
@@ -31,8 +34,10 @@ export function vectorOptions(
   compression: 'zstd' | 'gzip',
   level: number,
   onPart: BundleOptions['onPart'],
+  ownerPublicKey?: KeyObject,
 ): BundleOptions {
   return {
+    ...(ownerPublicKey ? { ownerPublicKey } : {}),
     image: { name: 'test-vector', version: '1.0', user: '123456789012', type: 'machine' },
     machineConfiguration: {
       architecture: 'x86_64',

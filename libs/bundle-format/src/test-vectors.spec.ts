@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { unbundle } from './bundle.reader.js';
 import { sha256 } from './bundle.fixture.js';
 import { bundle, type BundlePart } from './bundle.writer.js';
-import { keyFingerprint, unwrapDataKey, type PlatformKeys } from './keys.crypto.js';
+import { keyFingerprint, unwrapBundleDataKey, unwrapDataKey, type PlatformKeys } from './keys.crypto.js';
 import { signManifest, signatureInput, verifyManifestSignature } from './manifest.signature.js';
 import { buildManifest, parseManifest } from './manifest.xml.js';
 import { openPart, partNonce } from './part.cipher.js';
@@ -39,23 +39,26 @@ const keys: PlatformKeys = {
   wrapping: { privateKey: wrapping, publicKey: createPublicKey(wrapping) },
   signing: { privateKey: signing, publicKey: createPublicKey(signing) },
 };
+const ownerKey = createPrivateKey(block('keys owner-private'));
 
 describe('the test vectors of docs/bundle-format.md', () => {
   it('state the image digest and the keys the code uses', () => {
     expect(doc).toContain(`Image: ${VECTOR_IMAGE.length} bytes, SHA-256 \`${sha256(VECTOR_IMAGE)}\``);
     expect(wrapping.asymmetricKeyDetails?.modulusLength).toBe(3072);
     expect(signing.asymmetricKeyType).toBe('ed25519');
+    expect(ownerKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
   });
 
-  describe.each(VECTOR_CASES)('vector $id', ({ id, compression, level }) => {
+  describe.each(VECTOR_CASES)('vector $id', ({ id, compression, level, owner }) => {
     const xml = block(`${id} manifest`);
     const manifest = parseManifest(xml);
+    const ownerPublicKey = owner ? createPublicKey(ownerKey) : undefined;
 
     it('is what our writer produces from these inputs, part for part', async () => {
       const parts: BundlePart[] = [];
       const result = await bundle(
         [VECTOR_IMAGE],
-        vectorOptions(keys, compression, level, (p) => Promise.resolve(void parts.push(p))),
+        vectorOptions(keys, compression, level, (p) => Promise.resolve(void parts.push(p)), ownerPublicKey),
       );
       expect(parts.length, 'part count').toBe(manifest.parts.length);
       for (const part of parts) {
@@ -72,10 +75,20 @@ describe('the test vectors of docs/bundle-format.md', () => {
           `Part ${part.index}: \`${part.filename}\`, ${part.size} bytes, nonce \`${partNonce(VECTOR_SALT, part.index).toString('hex')}\`, AAD \`${last ? '01' : '00'}\``,
         );
       }
-      // With the doc's wrapped key (RSA-OAEP is randomized), the manifest is the doc's, byte for byte.
+      // With the doc's wrapped keys (RSA-OAEP is randomized), the manifest is the doc's, byte for byte.
       const { signature: _signature, ...unsigned } = result.manifest;
+      expect(unsigned.encryption.ownerKeyWrapping?.keyId).toBe(
+        ownerPublicKey ? keyFingerprint(ownerPublicKey) : undefined,
+      );
       const same = signManifest(
-        { ...unsigned, encryption: { ...unsigned.encryption, keyWrapping: manifest.encryption.keyWrapping } },
+        {
+          ...unsigned,
+          encryption: {
+            ...unsigned.encryption,
+            keyWrapping: manifest.encryption.keyWrapping,
+            ...(owner ? { ownerKeyWrapping: manifest.encryption.ownerKeyWrapping } : {}),
+          },
+        },
         keys.signing.privateKey,
       );
       expect(buildManifest(same)).toBe(xml);
@@ -96,19 +109,24 @@ describe('the test vectors of docs/bundle-format.md', () => {
       expect(signManifest(manifest, keys.signing.privateKey).signature.value).toBe(manifest.signature.value);
     });
 
-    it('wraps the data key for the wrapping key', () => {
+    it('wraps the data key for the wrapping key (and the owner key)', () => {
       expect(
         unwrapDataKey(manifest.encryption.keyWrapping, keys.wrapping.privateKey).equals(VECTOR_DATA_KEY),
       ).toBe(true);
+      expect(manifest.encryption.ownerKeyWrapping !== undefined).toBe(owner);
+      if (owner)
+        expect(unwrapBundleDataKey(manifest.encryption, ownerKey).equals(VECTOR_DATA_KEY)).toBe(true);
     });
 
     it('unbundles to the image', async () => {
-      const restored = await unbundle(xml, {
-        readPart: (part) => hex(`${id} part-${part.index}`),
-        privateKey: keys.wrapping.privateKey,
-        signerPublicKey: keys.signing.publicKey,
-      });
-      expect(restored).toMatchObject({ digest: sha256(VECTOR_IMAGE), size: VECTOR_IMAGE.length });
+      for (const privateKey of owner ? [keys.wrapping.privateKey, ownerKey] : [keys.wrapping.privateKey]) {
+        const restored = await unbundle(xml, {
+          readPart: (part) => hex(`${id} part-${part.index}`),
+          privateKey,
+          signerPublicKey: keys.signing.publicKey,
+        });
+        expect(restored).toMatchObject({ digest: sha256(VECTOR_IMAGE), size: VECTOR_IMAGE.length });
+      }
     });
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { partFilenameProblem } from '@imagemart/contracts';
 import { BAD_KEYS, BAD_PREFIXES } from './object-store-contract.fixture.js';
 import { assertValidPrefix, isValidObjectKey, MAX_OBJECT_KEY_BYTES, parseObjectKey } from './object-key.js';
 import { InvalidObjectKey } from './object-store.exception.js';
@@ -40,6 +41,18 @@ describe('object keys', () => {
 
   it.each(BAD_PREFIXES)('refuses the prefix %j', (prefix) => {
     expect(() => assertValidPrefix(prefix)).toThrow(InvalidObjectKey);
+  });
+
+  it('refuses every segment the bundle format refuses as a part name, with the same rule', () => {
+    for (const name of ['.', '..', 'p'.repeat(201)]) {
+      expect(partFilenameProblem(name)).toBeDefined();
+      expect(isValidObjectKey(`bundles/ami-1/${name}`)).toBe(false);
+    }
+    // And every part name the format allows is a key the store can hold.
+    for (const name of ['p'.repeat(200), 'image.part.0000', '.x']) {
+      expect(partFilenameProblem(name)).toBeUndefined();
+      expect(isValidObjectKey(`bundles/ami-1/${name}`)).toBe(true);
+    }
   });
 
   it('refuses the empty prefix where asked to', () => {

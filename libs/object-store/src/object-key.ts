@@ -1,15 +1,16 @@
+import { keySegmentProblem, MAX_KEY_SEGMENT_LENGTH } from '@imagemart/contracts';
 import { InvalidObjectKey } from './object-store.exception.js';
 
 /** Longest key, in bytes (S3's own limit). Keys are ASCII, so bytes and characters agree. */
 export const MAX_OBJECT_KEY_BYTES = 1024;
 
 /**
- * Longest segment. Not an S3 rule: it keeps every key a legal file name (255 bytes on Linux) with
- * room for the filesystem driver's temp and metadata suffixes, so both drivers accept the same keys.
+ * Longest segment (the contracts' MAX_KEY_SEGMENT_LENGTH): it keeps every key a legal file name
+ * with room for the filesystem driver's suffixes. The segment rule itself is keySegmentProblem of
+ * the contracts, the same function that rules a bundle's part names, so a part the format allows
+ * is a part the store can hold.
  */
-export const MAX_KEY_SEGMENT_BYTES = 200;
-
-const SEGMENT = /^[A-Za-z0-9._-]+$/;
+export const MAX_KEY_SEGMENT_BYTES = MAX_KEY_SEGMENT_LENGTH;
 
 /**
  * The one place the key rules live, for every driver: `/`-separated segments of
@@ -26,11 +27,8 @@ export function parseObjectKey(key: unknown): string[] {
   const segments = key.split('/');
   for (const segment of segments) {
     if (segment === '') throw new InvalidObjectKey(key, 'empty segment (leading, trailing or double "/")');
-    if (segment === '.' || segment === '..') throw new InvalidObjectKey(key, `"${segment}" segment`);
-    if (!SEGMENT.test(segment))
-      throw new InvalidObjectKey(key, 'a segment has a character outside [A-Za-z0-9._-]');
-    if (segment.length > MAX_KEY_SEGMENT_BYTES)
-      throw new InvalidObjectKey(key, `a segment is longer than ${MAX_KEY_SEGMENT_BYTES} bytes`);
+    const problem = keySegmentProblem(segment);
+    if (problem) throw new InvalidObjectKey(key, `a segment ${problem}`);
   }
   return segments;
 }
@@ -46,9 +44,7 @@ export function isValidObjectKey(key: unknown): key is string {
 
 /** Whether a single path segment could be part of a key (drivers use it to skip their own files). */
 export function isValidKeySegment(segment: string): boolean {
-  return (
-    SEGMENT.test(segment) && segment !== '.' && segment !== '..' && segment.length <= MAX_KEY_SEGMENT_BYTES
-  );
+  return keySegmentProblem(segment) === undefined;
 }
 
 /**

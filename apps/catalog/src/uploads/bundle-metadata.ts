@@ -1,14 +1,23 @@
-import type { BundleImageMetadata, ImageView } from '@imagemart/contracts';
+import {
+  replaceNonXmlCharacters,
+  sliceCodePoints,
+  type BundleImageMetadata,
+  type ImageView,
+} from '@imagemart/contracts';
 
-/** Manifest text: control characters become spaces, runs of white space one, no white space around. */
+/**
+ * Manifest text (the format's rule, manifestTextProblem): control characters become spaces, other
+ * characters XML does not allow U+FFFD (the API refuses them; an image registered before it did
+ * may hold them), runs of white space one, no white space around, at most `max` code points.
+ */
 function manifestText(value: string | null, max: number): string | undefined {
   if (value === null) return undefined;
-  const text = value
-    .replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim()
-    .slice(0, max)
-    .trim();
+  const text = sliceCodePoints(
+    replaceNonXmlCharacters(value.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' '))
+      .replace(/\s+/g, ' ')
+      .trim(),
+    max,
+  ).trim();
   return text === '' ? undefined : text;
 }
 

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import {
   BundleFormatError,
   bundle,
@@ -10,11 +11,13 @@ import {
   type CompressionAlgorithm,
   type MachineConfiguration,
 } from '@imagemart/bundle-format';
+import { MANIFEST_FILENAME } from '@imagemart/contracts';
 import { ApiClient } from '../api.client.js';
 import { CliError } from '../cli.errors.js';
 import { startProgress } from '../progress.js';
+import { OWNER_KEY_FILE } from './keys.command.js';
 
-export const MANIFEST_FILE = 'manifest.xml';
+export const MANIFEST_FILE = MANIFEST_FILENAME;
 
 export interface BundleCommandOptions {
   image: string;
@@ -29,6 +32,8 @@ export interface BundleCommandOptions {
   productCode?: string[];
   key: string;
   keyPassphrase?: string;
+  /** Your RSA key (PEM) the data key is wrapped for too; false: `--no-owner-key`. */
+  ownerKey?: string | false;
   platformKey?: string;
   user?: string;
   out: string;
@@ -55,9 +60,29 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /**
+ * The seller's own RSA key the data key is wrapped for beside the platform's: `--owner-key`, else
+ * `wrapping-key.pem` beside the signing key (`keys generate` writes it), else the signing key when
+ * it is RSA. None is an error unless `--no-owner-key` says to bundle for the platform alone.
+ */
+async function ownerKeyOf(
+  options: BundleCommandOptions,
+  signingKey: KeyObject,
+): Promise<KeyObject | undefined> {
+  if (options.ownerKey === false) return undefined;
+  if (options.ownerKey) return loadPublicKey(await readText(options.ownerKey, 'the owner key'));
+  const beside = path.join(path.dirname(options.key), OWNER_KEY_FILE);
+  if (await exists(beside)) return loadPublicKey(await readText(beside, 'the owner key'));
+  if (signingKey.asymmetricKeyType === 'rsa') return signingKey;
+  throw new CliError(
+    `no key of yours to wrap the data key for: pass --owner-key <RSA key PEM> (imagemart keys generate writes ${OWNER_KEY_FILE}), or --no-owner-key to bundle for the platform alone`,
+  );
+}
+
+/**
  * `imagemart bundle`: the raw image → zstd (or gzip) blocks → AES-256-GCM parts of 10 MiB in
- * `--out`, and `manifest.xml` beside them, the data key wrapped for the platform's public key and
- * the manifest signed with the seller's key. Streams the image; memory stays at a few blocks and
+ * `--out`, and `manifest.xml` beside them, the data key wrapped for the platform's public key (and
+ * for the seller's own RSA key, so that `imagemart verify --key` can open it) and the manifest
+ * signed with the seller's key. Streams the image; memory stays at a few blocks and
  * parts whatever its size.
  */
 export async function bundleCommand(
@@ -75,6 +100,7 @@ export async function bundleCommand(
       "the platform's public key is needed: pass --platform-key <pem>, or --api <url> to fetch it",
     );
   const platformPublicKey = loadPublicKey(platformPem);
+  const ownerKey = await ownerKeyOf(options, signingKey);
 
   let user = options.user;
   if (!user) {
@@ -118,6 +144,7 @@ export async function bundleCommand(
         productCodes: options.productCode ?? [],
       },
       platformPublicKey,
+      ...(ownerKey ? { ownerPublicKey: ownerKey } : {}),
       signingKey,
       compression: options.compression as CompressionAlgorithm,
       onPart: (part) => writeFile(path.join(options.out, part.filename), part.data),
@@ -137,6 +164,6 @@ export async function bundleCommand(
   log(`parts: ${result.parts.length} (${result.bundledSize} bytes) in ${options.out}`);
   log(`manifest: ${manifestFile}`);
   log(
-    `signed by ${keyFingerprint(signingKey)} for account ${user}; data key wrapped for ${keyFingerprint(platformPublicKey)}`,
+    `signed by ${keyFingerprint(signingKey)} for account ${user}; data key wrapped for ${keyFingerprint(platformPublicKey)}${ownerKey ? ` and for your key ${keyFingerprint(ownerKey)}` : ''}`,
   );
 }

@@ -66,6 +66,9 @@ export async function revokeKeyCommand(
 }
 
 /** `imagemart keys generate`: a new signing key pair, the private half readable by its owner only. */
+/** The seller's own RSA key pair for bundles' data keys, beside the signing key (`keys generate`). */
+export const OWNER_KEY_FILE = 'wrapping-key.pem';
+
 export async function generateKeyCommand(
   options: { out: string; type: string },
   log: (line: string) => void,
@@ -88,4 +91,16 @@ export async function generateKeyCommand(
   log(`private key: ${privateFile} (keep it to yourself)`);
   log(`public key: ${publicFile}`);
   log(`key id: ${keyFingerprint(pair.publicKey)}`);
+  // The owner key: `imagemart bundle` wraps each bundle's data key for it too (beside the
+  // platform's), so that `imagemart verify --key` can decrypt and fully verify your own bundles.
+  const wrapping = generateKeyPairSync('rsa', { modulusLength: 3072 });
+  const wrappingFile = path.join(options.out, OWNER_KEY_FILE);
+  try {
+    await writeFile(wrappingFile, exportKeyPem(wrapping.privateKey), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    throw new CliError(`cannot write ${wrappingFile}: ${(err as Error).message}`);
+  }
+  await writeFile(path.join(options.out, 'wrapping-key.pub.pem'), exportKeyPem(wrapping.publicKey));
+  log(`owner wrapping key: ${wrappingFile} (RSA 3072; keep it to yourself)`);
+  log(`owner wrapping key id: ${keyFingerprint(wrapping.publicKey)}`);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MANIFEST_FILENAME, manifestTextProblem } from '../common/names.js';
 import { imageIdSchema, productCodeSchema } from '../events/domain-events.js';
 import { accountIdSchema } from '../permission/permission.schemas.js';
 
@@ -29,7 +30,7 @@ export const bundlingJobId = (name: BundlingJobName, imageId: string): string =>
  */
 export const BundleKeys = {
   prefix: (imageId: string) => `bundles/${imageId}/`,
-  manifest: (imageId: string) => `bundles/${imageId}/manifest.xml`,
+  manifest: (imageId: string) => `bundles/${imageId}/${MANIFEST_FILENAME}`,
   /** A part's key: the manifest's directory and the part's file name from the manifest. */
   part: (manifestKey: string, filename: string) =>
     `${manifestKey.slice(0, manifestKey.lastIndexOf('/') + 1)}${filename}`,
@@ -44,14 +45,12 @@ const objectKeySchema = z
   .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'must be an object key: /-separated segments of [A-Za-z0-9._-]')
   .refine((key) => key.split('/').every((s) => s !== '.' && s !== '..'), 'must not hold . or .. segments');
 const shortId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -');
-/** Text of the manifest: no control characters and no surrounding white space (the format's rule). */
+/** Text of the manifest: the format's rule (manifestTextProblem: XML characters only, no control characters, no white space around). */
 const manifestText = (max: number) =>
-  z
-    .string()
-    .min(1)
-    .max(max)
-    .refine((s) => s === s.trim(), 'must not start or end with white space')
-    .refine((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s), 'must not hold control characters');
+  z.string().superRefine((s, ctx) => {
+    const problem = manifestTextProblem(s, max);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 export const BUNDLE_COMPRESSIONS = ['zstd', 'gzip'] as const;
 export const BUNDLE_ARCHITECTURES = ['i386', 'x86_64', 'arm64'] as const;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { codePointLength, firstNonXmlCharacter, formatCodePoint } from '../common/names.js';
 import { imageIdSchema, imageStateSchema, productCodeSchema, type ImageState } from '../events/domain-events.js';
 import { accountIdSchema, callerSchema } from '../permission/permission.schemas.js';
 import { text } from '../common/text.schemas.js';
@@ -69,8 +70,26 @@ export const imageNameSchema = z
   .min(3, 'must be at least 3 characters')
   .max(128, 'must be at most 128 characters')
   .regex(IMAGE_NAME_CHARACTERS, "may hold only letters, digits, spaces and ( ) [ ] . / - ' @ _");
-export const imageDescriptionSchema = text({ multiline: true }).max(255, 'must be at most 255 characters');
-export const imageVersionSchema = text().min(1).max(64);
+/**
+ * Image text that ends up in a bundle's manifest holds only characters XML allows (no U+FFFE,
+ * U+FFFF, U+0000, lone surrogates, ...), or the platform would sign a manifest no XML parser reads.
+ */
+const xmlCharacters = (text: string, ctx: z.RefinementCtx) => {
+  const bad = firstNonXmlCharacter(text);
+  if (bad) ctx.addIssue({ code: 'custom', message: `must not hold ${formatCodePoint(bad.codePoint)}: XML does not allow it` });
+};
+/** Lengths in characters are Unicode code points (as the bundle format counts them), not UTF-16 units. */
+const atMost = (max: number) => (text: string) => codePointLength(text) <= max;
+
+export const imageDescriptionSchema = text({ multiline: true })
+  .refine(atMost(255), 'must be at most 255 characters')
+  .superRefine(xmlCharacters)
+  .meta({ maxLength: 255, description: 'at most 255 characters (code points), only characters XML allows' });
+export const imageVersionSchema = text()
+  .min(1)
+  .refine(atMost(64), 'must be at most 64 characters')
+  .superRefine(xmlCharacters)
+  .meta({ maxLength: 64, description: 'at most 64 characters (code points), only characters XML allows' });
 
 export const VOLUME_TYPES = ['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard'] as const;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BUNDLE_COMPRESSIONS, type BundlingPhase } from '../bundling/bundling.jobs.js';
+import { PART_FILENAME_RULE, partFilenameProblem } from '../common/names.js';
 import type { ImageState } from '../events/domain-events.js';
 import { callerSchema } from '../permission/permission.schemas.js';
 import { registerImageBodySchema, type RegisterImageBody, type StateReason } from './catalog.schemas.js';
@@ -43,6 +44,12 @@ export const uploadPartNumberParamSchema = z
   .regex(/^[1-9][0-9]{0,4}$/, 'must be a whole number from 1')
   .transform(Number)
   .pipe(z.number().int().min(1).max(MAX_UPLOAD_PARTS));
+
+/** A bundle part's file name: one object key segment, not the manifest's own name (the format's rule). */
+export const partFilenameSchema = z.string().superRefine((name, ctx) => {
+  const problem = partFilenameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${problem}: a part name is ${PART_FILENAME_RULE}` });
+});
 
 // Requests -------------------------------------------------------------------------------------
 
@@ -106,8 +113,15 @@ export const uploadBundleSchema = z.strictObject({
   signerPublicKeyPem: z.string().min(1).max(16_384),
   /** The manifest's part size: every part but the last. */
   partSize: z.number().int().min(256).max(64 * MiB),
-  /** File names of the parts, by index (part number − 1). */
-  partFilenames: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,255}$/)).min(1).max(MAX_UPLOAD_PARTS),
+  /**
+   * File names of the parts, by index (part number − 1): the bundle format's part names, which
+   * are the object store's key segments (partFilenameProblem), each stored beside the manifest.
+   */
+  partFilenames: z
+    .array(partFilenameSchema)
+    .min(1)
+    .max(MAX_UPLOAD_PARTS)
+    .refine((names) => new Set(names.map((n) => n.toLowerCase())).size === names.length, 'part file names must be distinct'),
   /** Bytes and SHA-256 of the original image, as the manifest declares them. */
   imageSize: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
 });

@@ -1,3 +1,4 @@
+export * from './names.js';
 export * from './queues.js';
 export * from './services.js';
 export * from './callers.js';
