@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,8 +179,11 @@ runMain('imagemart', async () => {
     say(`  ${adminKey}`);
   }
 
+  // Logs may hold ids and request details: readable by this user only (0700 directory, 0600 files),
+  // also when they were made before with wider modes.
   const logDir = join(root, '.data/logs');
-  mkdirSync(logDir, { recursive: true });
+  mkdirSync(logDir, { recursive: true, mode: 0o700 });
+  chmodSync(logDir, 0o700);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   for (const name of PROCESSES) {
@@ -189,7 +192,9 @@ runMain('imagemart', async () => {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const file = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+    const logFile = join(logDir, `${name}.log`);
+    const file = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+    file.on('open', () => chmodSync(logFile, 0o600));
     child.stdout?.pipe(file);
     child.stderr?.pipe(file);
     if (config.START_LOGS === 'inherit') {
