@@ -1,5 +1,5 @@
 import type { TestingModule } from '@nestjs/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, type Caller, type LaunchPermissionChanged } from '@imagemart/contracts';
 import { createTestDatabase, createTestRedisPrefix, type TestDatabase, type TestRedisPrefix } from '@imagemart/testing';
 import { ImageProjectionService } from '../images/image-projection.service.js';
@@ -164,14 +164,25 @@ describe('shares', () => {
 
     // Available in the catalog while the projection still holds it pending (the event is on its
     // way): the answer asks the catalog, and then the share is shown and answered.
-    upstream.images.set(pending.imageId, { ...pending, state: 'available', revision: 2 });
-    expect(await shares.respond(buyer, pending.imageId, 'accepted')).toMatchObject({ imageId: pending.imageId, imageState: 'available', state: 'accepted' });
-    expect((await shares.list(buyer, undefined, 10)).items.map((i) => [i.imageId, i.state])).toEqual([[pending.imageId, 'accepted']]);
+    const arriving = image({ ownerId: owner.accountId, state: 'pending' });
+    await images.apply(arriving);
+    await launchPermissions.modify(owner, arriving.imageId, [{ userId: buyer.accountId }], []);
+    upstream.images.set(arriving.imageId, { ...arriving, state: 'available', revision: 2 });
+    // Past the few seconds in which a pending image is not checked again (sharing it checked it).
+    const later = Date.now() + 6_000;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => later);
+    const answered = await shares.respond(buyer, arriving.imageId, 'accepted').finally(() => clock.mockRestore());
+    expect(answered).toMatchObject({
+      imageId: arriving.imageId,
+      imageState: 'available',
+      state: 'accepted',
+    });
+    expect((await shares.list(buyer, undefined, 10)).items.map((i) => [i.imageId, i.state])).toEqual([[arriving.imageId, 'accepted']]);
 
     // An image that fails later leaves the list again.
-    await images.apply({ ...pending, state: 'failed', revision: 3 });
+    await images.apply({ ...arriving, state: 'failed', revision: 3 });
     expect((await shares.list(buyer, undefined, 10)).items).toEqual([]);
-    expect(await codeOf(shares.respond(buyer, pending.imageId, 'rejected'))).toBe(ErrorCode.InvalidAMIIDNotFound);
+    expect(await codeOf(shares.respond(buyer, arriving.imageId, 'rejected'))).toBe(ErrorCode.InvalidAMIIDNotFound);
   });
 
   it('are listed oldest first, page by page', async () => {
