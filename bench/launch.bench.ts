@@ -26,7 +26,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { bundle, exportKeyPem, generatePlatformKeys } from '@imagemart/bundle-format';
+import { bundle, exportKeyPem, generatePlatformKeys, keyFingerprint } from '@imagemart/bundle-format';
 import { BundleKeys, CatalogPattern, type SigningProcess } from '@imagemart/contracts';
 import { createRpcClient, sendRpc } from '@imagemart/messaging';
 import { createObjectStore } from '@imagemart/object-store';
@@ -74,7 +74,7 @@ export async function run(): Promise<Record<string, unknown>> {
       LOG_LEVEL: 'warn',
       RPC_TIMEOUT_MS: '5000',
       OBJECT_STORE_ROOT: storeRoot,
-      PLATFORM_SIGNING_KEY_PEM: exportKeyPem(keys.signing.privateKey),
+      PLATFORM_SIGNING_PUBLIC_KEY_PEM: exportKeyPem(keys.signing.publicKey),
       INSTANCE_RUNNING_LIMIT: '1000000',
       INSTANCE_LAUNCH_BURST: '1000000',
       INSTANCE_LAUNCH_REFILL_PER_SECOND: '1000000',
@@ -116,7 +116,14 @@ export async function run(): Promise<Record<string, unknown>> {
         },
       });
       await store.put(manifestKey, Buffer.from(result.manifestXml));
-      await sendRpc(catalog, CatalogPattern.imageSetState, { imageId: image.imageId, state: 'available', manifestLocation: manifestKey, imageSize: result.imageSize });
+      await sendRpc(catalog, CatalogPattern.imageSetState, {
+        imageId: image.imageId,
+        state: 'available',
+        manifestLocation: manifestKey,
+        imageSize: result.imageSize,
+        manifestDigest: createHash('sha256').update(result.manifestXml).digest('hex'),
+        signerKeyId: keyFingerprint(keys.signing.publicKey),
+      });
       const shared = await fetch(`${base}/v1/images/${image.imageId}/launch-permission`, {
         method: 'PATCH',
         headers: { authorization: `Bearer ${SELLER_KEY}`, 'content-type': 'application/json' },

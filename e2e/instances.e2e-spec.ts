@@ -168,6 +168,22 @@ describe('the launch decision', () => {
     expect(events[0]).toMatchObject({ accountId: buyer.id, sellerId: seller.id, productCode: code, state: 'pending', queue: 'billing-events' });
   });
 
+  it("answers a non-owner's launch 404 at once after the image's deregister has answered, the owner's 409", async () => {
+    const buyer = await createAccount(['buyer']);
+    const imageId = await availableImage(seller);
+    await share(seller, imageId, [{ group: 'all' }]);
+    // Launched once: the catalog keeps the image's record and the buyer's allowance.
+    await launched(buyer, { imageId });
+    const before = await db.query(`SELECT count(*)::int AS n FROM catalog.instance WHERE image_id = $1`, [imageId]);
+    const gone = await http(base, 'DELETE', `/v1/images/${imageId}`, { key: seller.key });
+    expect(gone.status, JSON.stringify(gone.body)).toBe(200);
+    // At once: the permission service has not necessarily projected the deregister yet.
+    expectProblem(await launch(buyer, { imageId }), 404, 'InvalidAMIID.NotFound');
+    expectProblem(await launch(seller, { imageId }), 409, 'InvalidAMIID.Unavailable');
+    const after = await db.query(`SELECT count(*)::int AS n FROM catalog.instance WHERE image_id = $1`, [imageId]);
+    expect(after.rows[0]).toEqual(before.rows[0]);
+  });
+
   it('refuses bad launches with the EC2 code and launches nothing', async () => {
     const buyer = await createAccount(['buyer']);
     const pendingRes = await http(base, 'POST', '/v1/images', { key: seller.key, body: { name: `pending ${randomBytes(3).toString('hex')}`, architecture: 'x86_64' } });

@@ -263,8 +263,11 @@ runMain('imagemart', async () => {
 
   const redisUrls = config.START_REDIS_USERS === 'on' ? await provisionRedisUsers(config.REDIS_URL, config.REDIS_PREFIX) : undefined;
 
+  // Logs may hold ids and request details: readable by this user only (0700 directory, 0600 files),
+  // also when they were made before with wider modes.
   const logDir = join(root, '.data/logs');
-  mkdirSync(logDir, { recursive: true });
+  mkdirSync(logDir, { recursive: true, mode: 0o700 });
+  chmodSync(logDir, 0o700);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   const identities = serviceIdentities();
@@ -280,7 +283,9 @@ runMain('imagemart', async () => {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const file = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+    const logFile = join(logDir, `${name}.log`);
+    const file = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+    file.on('open', () => chmodSync(logFile, 0o600));
     child.stdout?.pipe(file);
     child.stderr?.pipe(file);
     if (config.START_LOGS === 'inherit') {

@@ -24,6 +24,7 @@ import { failureOf } from './jobs/bundling.failure.js';
 import { loadPlatformKeys, platformKeysEnvSchema } from './keys/platform-keys.js';
 import { BundleOutcomePublisher } from './outcome/bundle-outcome.publisher.js';
 import { bundleJobForUpload } from './upload/upload-completed.js';
+import { PermissionSigningKeyCheck } from './verify/signing-key.check.js';
 
 export const bundlerConfigSchema = baseConfigSchema
   .extend(objectStoreEnvSchema.shape)
@@ -74,11 +75,19 @@ export async function startBundlerWorker(
   const queues = new QueueRegistry(connection);
   const outcomes = new BundleOutcomePublisher(prisma);
 
+  // A seller-made bundle's signing key is checked with the permission service before it verifies.
+  const signingKeys = new PermissionSigningKeyCheck({
+    url: config.REDIS_URL,
+    prefix: config.REDIS_PREFIX,
+    timeoutMs: config.RPC_TIMEOUT_MS,
+    signer: identity.signer,
+  });
   const builtIn = createBundlingHandlers({
     store,
     keys,
     logger,
     outcomes,
+    signingKeys,
     partConcurrency: config.BUNDLER_PART_CONCURRENCY,
     enqueue: (name, data, jobId) => queues.get(QueueName.bundling).add(name, data, { jobId }),
   });
@@ -169,6 +178,7 @@ export async function startBundlerWorker(
       await metrics?.close();
       await events.close();
       await worker.close();
+      await signingKeys.close();
       await relay.stop();
       await heartbeat.stop();
       await queues.close();

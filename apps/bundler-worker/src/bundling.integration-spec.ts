@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseManifest } from '@imagemart/bundle-format';
+import { keyFingerprint, parseManifest } from '@imagemart/bundle-format';
 import {
   BundleKeys,
   BundlingFailureCode,
@@ -60,16 +61,20 @@ describe.each<StoreDriver>(['fs', 's3'])('bundler-worker with the %s store', (dr
     await events.close();
     expect(outcome.type).toBe(DomainEventType.bundleVerified);
     const manifestKey = BundleKeys.manifest(imageId);
+    const manifestXml = (await readObject(h.store, manifestKey))!;
     expect(outcome.payload).toEqual({
       imageId,
       manifestLocation: manifestKey,
       imageSize: source.size,
       bundledSize: expect.any(Number) as number,
       imageDigest: source.sha256,
+      // What was verified: these manifest bytes, signed with the platform's key.
+      manifestDigest: createHash('sha256').update(manifestXml).digest('hex'),
+      signerKeyId: keyFingerprint(h.keys.signing.publicKey),
     });
 
     // Exactly the manifest and the parts it names, under the image's prefix.
-    const manifest = parseManifest((await readObject(h.store, manifestKey))!);
+    const manifest = parseManifest(manifestXml);
     expect(manifest.image.user).toBe('123456789012');
     expect(manifest.machineConfiguration.kernelId).toBe('aki-12345678');
     expect(manifest.parts.length).toBeGreaterThanOrEqual(2);

@@ -17,6 +17,8 @@ import { SellerProfilesService } from './sellers/seller-profiles.service.js';
 import { UploadsHandler } from './uploads/uploads.handler.js';
 import { UploadsRepository } from './uploads/uploads.repository.js';
 import { UploadsService } from './uploads/uploads.service.js';
+import { SigningKeysClient } from './uploads/signing-keys.client.js';
+import { UploadExpirySweeper } from './uploads/upload-expiry.sweeper.js';
 
 /**
  * The catalog service: images, listings, seller profiles, browse and search, and its projection
@@ -29,6 +31,8 @@ import { UploadsService } from './uploads/uploads.service.js';
   providers: [
     UploadsRepository,
     UploadsService,
+    SigningKeysClient,
+    UploadExpirySweeper,
     ImagesRepository,
     ImagesService,
     ImageSearchRepository,

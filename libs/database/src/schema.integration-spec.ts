@@ -119,6 +119,8 @@ const FIXTURES: { [M in Prisma.ModelName]: CreateData<M> } = {
     stateReasonCode: 'Client.BundleVerificationFailed',
     stateReasonMessage: 'part 3 digest mismatch',
     manifestLocation: 'bundles/ami-0123456789abcdef0/manifest.xml',
+    manifestDigest: 'f'.repeat(64),
+    signerKeyId: `sha256:${'e'.repeat(64)}`,
     imageSize: 8_589_934_592n,
     revision: 4,
     isPublic: true,

@@ -58,6 +58,23 @@ describe('FilesystemObjectStore', () => {
     expect(await readdir(root)).toEqual([]);
   });
 
+  it('stores objects readable by its own user only: files 0600, directories 0700', async () => {
+    // Under the usual umask (022) files would otherwise be 0644 and directories 0755.
+    const fresh = await FilesystemObjectStore.open({ root: path.join(await tempDir(), 'objects') });
+    try {
+      await fresh.put('uploads/upl-1/part-1', Buffer.from('raw image bytes'));
+      await fresh.put('bundles/img-1/manifest.xml', Buffer.from('<manifest/>'), { contentType: 'application/xml' });
+      const mode = async (p: string) => (await stat(path.join(fresh.root, p))).mode & 0o777;
+      expect(await mode('.')).toBe(0o700);
+      for (const dir of ['uploads', 'uploads/upl-1', 'bundles', 'bundles/img-1']) expect(await mode(dir), dir).toBe(0o700);
+      const files = await filesUnder(fresh.root);
+      expect(files).toHaveLength(3);
+      for (const file of files) expect(await mode(file), file).toBe(0o600);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('stores an object while deletes elsewhere prune the directories on its way', async () => {
     // Each round: the only object under uploads/ is deleted (so uploads/ itself goes) while a new
     // one is put under uploads/ beside it; the put must make uploads/ again, not fail.

@@ -53,6 +53,12 @@ export interface FilesystemObjectStoreOptions {
 // never show in a listing.
 const TEMP_MARK = '~tmp~';
 const META_SUFFIX = '~meta';
+/**
+ * Stored objects (raw image parts, bundles) are readable by the store's own user only: files 0600,
+ * directories 0700 (the process's umask can only narrow these).
+ */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
 /** Tries of making an object's directories while deletes elsewhere prune them. */
 const MAKE_DIRS_ATTEMPTS = 10;
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
@@ -93,7 +99,7 @@ export class FilesystemObjectStore implements ObjectStore {
     root,
     staleTempAfterMs = 60 * 60 * 1000,
   }: FilesystemObjectStoreOptions): Promise<FilesystemObjectStore> {
-    await mkdir(root, { recursive: true });
+    await mkdir(root, { recursive: true, mode: DIR_MODE });
     // The root's real path: the symlink checks below compare real paths with it.
     const store = new FilesystemObjectStore(await realpath(root));
     await store.removeStaleTempFiles(staleTempAfterMs);
@@ -365,7 +371,7 @@ export class FilesystemObjectStore implements ObjectStore {
       await this.makeDirs(dirSegments);
       const temp = `${target}${TEMP_MARK}${randomBytes(8).toString('hex')}`;
       try {
-        return { path: temp, handle: await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644) };
+        return { path: temp, handle: await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, FILE_MODE) };
       } catch (err) {
         // A concurrent delete pruned the directory while it was empty: make it again.
         if (!isOneOf(err, 'ENOENT') || attempt === 3) throw err;
@@ -394,7 +400,7 @@ export class FilesystemObjectStore implements ObjectStore {
     for (const segment of segments) {
       dir = path.join(dir, segment);
       try {
-        await mkdir(dir);
+        await mkdir(dir, DIR_MODE);
       } catch (err) {
         if (!isOneOf(err, 'EEXIST')) throw err;
         if (!(await lstat(dir)).isDirectory()) {

@@ -15,6 +15,7 @@ import type { Logger } from '@imagemart/observability';
 import { bundleImage, deleteSource } from '../bundle/bundle.handler.js';
 import { deleteBundle } from '../delete/delete.handler.js';
 import type { BundleOutcomePublisher } from '../outcome/bundle-outcome.publisher.js';
+import type { SigningKeyCheck } from '../verify/signing-key.check.js';
 import { verifyBundle } from '../verify/verify.handler.js';
 import { BundlingFailure, failureOf } from './bundling.failure.js';
 import type { BundlingJobHandler } from './bundling.processor.js';
@@ -28,6 +29,8 @@ export interface BundlingHandlerDeps {
   enqueue: (name: BundlingJobName, data: unknown, jobId: string) => Promise<unknown>;
   /** Part uploads (bundle) and part reads ahead (verify) in flight at once. */
   partConcurrency?: number;
+  /** Whether a seller's signing key is still active (verify of a seller-made bundle). */
+  signingKeys?: SigningKeyCheck;
 }
 
 function parse<S extends z.ZodType>(schema: S, job: Job): z.output<S> {
@@ -117,7 +120,7 @@ export function createBundlingHandlers(deps: BundlingHandlerDeps): Map<BundlingJ
       reportingFailure(async (job, signal) => {
         const data = parse(BUNDLING_JOB_SCHEMAS.verify, job);
         const verified = await verifyBundle(
-          { store: deps.store, keys: deps.keys, logger, partConcurrency: deps.partConcurrency },
+          { store: deps.store, keys: deps.keys, logger, partConcurrency: deps.partConcurrency, signingKeys: deps.signingKeys },
           data,
           { onProgress: progressOf(job), signal },
         );

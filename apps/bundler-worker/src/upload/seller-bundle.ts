@@ -21,6 +21,7 @@ export async function storeSellerManifest(
     imageId: upload.imageId,
     manifestKey,
     signerPublicKeyPem: upload.bundle.signerPublicKeyPem,
+    signerAccountId: upload.ownerId,
     expected: { size: upload.size, sha256: upload.sha256 },
     ...(requestId ? { requestId: requestId.slice(0, 128) } : {}),
   };

@@ -1,4 +1,5 @@
-import { loadPublicKey, parseManifest, unbundle, type PlatformKeys } from '@imagemart/bundle-format';
+import { createHash } from 'node:crypto';
+import { keyFingerprint, loadPublicKey, parseManifest, unbundle, type PlatformKeys } from '@imagemart/bundle-format';
 import {
   BundleKeys,
   BundlingFailureCode,
@@ -10,6 +11,7 @@ import type { ObjectStore } from '@imagemart/object-store';
 import type { Logger } from '@imagemart/observability';
 import { BundlingFailure, classifyFormatError } from '../jobs/bundling.failure.js';
 import { readObject } from '../storage/bundle-storage.js';
+import type { SigningKeyCheck } from './signing-key.check.js';
 
 export interface VerifyDeps {
   store: ObjectStore;
@@ -17,6 +19,8 @@ export interface VerifyDeps {
   logger: Logger;
   /** Parts fetched ahead (unbundle()'s concurrency). */
   partConcurrency?: number;
+  /** Whether a seller's signing key is still active; required to verify a seller-made bundle. */
+  signingKeys?: SigningKeyCheck;
 }
 
 export interface VerifyRunOptions {
@@ -56,6 +60,8 @@ export async function verifyBundle(
       throw classifyFormatError(err);
     }
   }
+  const signerKeyId = keyFingerprint(signerPublicKey);
+  if (job.signerPublicKeyPem !== undefined) await checkSellerKey(deps, job, xml, signerKeyId);
 
   let total = 0;
   let reported = 0;
@@ -104,5 +110,34 @@ export async function verifyBundle(
     imageSize: image.size,
     bundledSize: image.bundledSize,
     imageDigest: image.digest,
+    // What was verified, for the catalog to pin: these bytes, and the key that signed them.
+    manifestDigest: createHash('sha256').update(xml).digest('hex'),
+    signerKeyId,
   };
+}
+
+/**
+ * A seller-made bundle verifies only while its signing key is an active registered key of the
+ * seller: a key revoked after the upload was opened (or no longer registered) fails the image
+ * with SigningKeyRevoked. The seller is the job's `signerAccountId`, else the manifest's user.
+ */
+async function checkSellerKey(deps: VerifyDeps, job: VerifyJob, xml: Buffer, keyId: string): Promise<void> {
+  if (!deps.signingKeys) throw new Error('this worker cannot check seller signing keys (no permission service client)');
+  let accountId = job.signerAccountId;
+  if (accountId === undefined) {
+    try {
+      accountId = parseManifest(xml).image.user;
+    } catch (err) {
+      throw classifyFormatError(err);
+    }
+  }
+  const status = await deps.signingKeys.status(accountId, keyId);
+  if (status !== 'active') {
+    throw new BundlingFailure(
+      BundlingFailureCode.SigningKeyRevoked,
+      status === 'revoked'
+        ? `the manifest is signed with the key ${keyId}, which account ${accountId} has revoked`
+        : `the manifest is signed with the key ${keyId}, which is not a registered signing key of account ${accountId}`,
+    );
+  }
 }

@@ -1,16 +1,32 @@
 import { Buffer } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { Controller, Module, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { MessagePattern, Payload } from '@nestjs/microservices';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BundleErrorCode,
   buildManifest,
   exportKeyPem,
   generatePlatformKeys,
+  keyFingerprint,
   parseManifest,
   signManifest,
   type Manifest,
 } from '@imagemart/bundle-format';
-import { BundleKeys, BundlingJobName, DomainEventType, bundleJobSchema, bundlingJobId } from '@imagemart/contracts';
+import {
+  BundleKeys,
+  BundlingFailureCode,
+  BundlingJobName,
+  DomainEventType,
+  ErrorCode,
+  PermissionPattern,
+  bundleJobSchema,
+  bundlingJobId,
+  type SigningKeyInternalGetRequest,
+  type SigningKeyView,
+} from '@imagemart/contracts';
+import { DomainException, RedisStreamsServer } from '@imagemart/messaging';
 import { createLogger } from '@imagemart/observability';
 import * as testing from '@imagemart/testing';
 import { waitFor } from '@imagemart/testing';
@@ -31,6 +47,32 @@ import {
 
 const logger = createLogger({ service: 'tamper-test', level: 'silent' });
 
+const SELLER = '123456789012';
+/** Sellers' signing keys as the stand-in permission service holds them: `account/keyId` → revokedAt. */
+const sellerKeys = new Map<string, string | null>();
+
+@Controller()
+class PermissionStandIn {
+  @MessagePattern(PermissionPattern.signingKeyInternalGet)
+  get(@Payload() req: SigningKeyInternalGetRequest): SigningKeyView {
+    const revokedAt = sellerKeys.get(`${req.accountId}/${req.keyId}`);
+    if (revokedAt === undefined) throw new DomainException(ErrorCode.InvalidKeyPairNotFound, `The signing key '${req.keyId}' does not exist.`);
+    return {
+      keyId: req.keyId,
+      accountId: req.accountId,
+      name: 'default',
+      algorithm: 'Ed25519',
+      keyType: 'ed25519',
+      keyBits: null,
+      publicKeyPem: '',
+      createdAt: new Date(0).toISOString(),
+      revokedAt,
+    };
+  }
+}
+@Module({ controllers: [PermissionStandIn] })
+class PermissionStandInModule {}
+
 /**
  * A bundle changed after it was written never becomes `available`: each tampering ends in
  * `bundling.bundle.failed` with the format's code, the verify job fails without a retry, and
@@ -41,9 +83,15 @@ describe.each<StoreDriver>(['fs', 's3'])('verify refuses a tampered bundle (%s s
   let original: string; // image id of the sound bundle the cases copy
   let manifest: Manifest;
   let xml: string;
+  let permission: INestMicroservice;
 
   beforeAll(async () => {
     h = await startHarness(`tamper-${driver}`, driver, testing);
+    permission = await NestFactory.createMicroservice(PermissionStandInModule, {
+      strategy: new RedisStreamsServer({ connection: h.redis.url, prefix: h.redis.prefix, service: 'permission' }),
+      logger: false,
+    });
+    await permission.listen();
     original = newImageId();
     const data = Buffer.concat([randomBytes(22 * 1024 * 1024), imageBytes(2 * 1024 * 1024, 7)]); // three parts
     const key = `uploads/${original}/image.raw`;
@@ -55,6 +103,7 @@ describe.each<StoreDriver>(['fs', 's3'])('verify refuses a tampered bundle (%s s
     await h.startWorker();
   });
   afterAll(async () => {
+    await permission?.close();
     await h?.stop();
   });
 
@@ -100,7 +149,15 @@ describe.each<StoreDriver>(['fs', 's3'])('verify refuses a tampered bundle (%s s
   it('verifies the untouched copy (the cases below differ from it in one way each)', async () => {
     const imageId = await tamperedCopy(() => undefined);
     const { outcome } = await verifyOutcome(imageId);
-    expect(outcome).toMatchObject({ type: DomainEventType.bundleVerified, payload: { imageDigest: manifest.image.digest } });
+    // What was verified, for the catalog to pin: the manifest's bytes and the platform's key.
+    expect(outcome).toMatchObject({
+      type: DomainEventType.bundleVerified,
+      payload: {
+        imageDigest: manifest.image.digest,
+        manifestDigest: createHash('sha256').update(xml).digest('hex'),
+        signerKeyId: keyFingerprint(h.keys.signing.publicKey),
+      },
+    });
   });
 
   it('a manifest with one part digest changed: SignatureInvalid', async () => {
@@ -141,12 +198,33 @@ describe.each<StoreDriver>(['fs', 's3'])('verify refuses a tampered bundle (%s s
     await expectFailed(imageId, BundleErrorCode.SignatureInvalid);
   });
 
-  it('a manifest signed by the seller key that the job names verifies', async () => {
+  it('a manifest signed by the seller key that the job names verifies, while the key is active', async () => {
     const seller = await generatePlatformKeys();
+    const keyId = keyFingerprint(seller.signing.publicKey);
+    sellerKeys.set(`${SELLER}/${keyId}`, null);
     const signed = buildManifest(signManifest(manifest, seller.signing.privateKey));
     const imageId = await tamperedCopy((o) => o.set('manifest.xml', Buffer.from(signed)));
-    const { outcome } = await verifyOutcome(imageId, { signerPublicKeyPem: exportKeyPem(seller.signing.publicKey) });
-    expect(outcome.type).toBe(DomainEventType.bundleVerified);
+    const { outcome } = await verifyOutcome(imageId, { signerPublicKeyPem: exportKeyPem(seller.signing.publicKey), signerAccountId: SELLER });
+    expect(outcome).toMatchObject({
+      type: DomainEventType.bundleVerified,
+      payload: { signerKeyId: keyId, manifestDigest: createHash('sha256').update(signed).digest('hex') },
+    });
+  });
+
+  it('a seller key revoked since the upload was opened, or not registered: SigningKeyRevoked, no retry', async () => {
+    for (const revoked of [true, false]) {
+      const seller = await generatePlatformKeys();
+      const keyId = keyFingerprint(seller.signing.publicKey);
+      if (revoked) sellerKeys.set(`${SELLER}/${keyId}`, new Date().toISOString());
+      const signed = buildManifest(signManifest(manifest, seller.signing.privateKey));
+      const imageId = await tamperedCopy((o) => o.set('manifest.xml', Buffer.from(signed)));
+      const { outcome, job } = await verifyOutcome(imageId, { signerPublicKeyPem: exportKeyPem(seller.signing.publicKey), signerAccountId: SELLER });
+      expect(outcome).toMatchObject({ type: DomainEventType.bundleFailed, payload: { imageId, code: BundlingFailureCode.SigningKeyRevoked } });
+      expect((outcome.payload as { reason: string }).reason).toContain(keyId);
+      expect(await job.getState()).toBe('failed');
+      expect(job.attemptsMade).toBe(1);
+      expect((await outcomeEvents(h.db, imageId)).map((e) => e.type)).toEqual([DomainEventType.bundleFailed]);
+    }
   });
 
   it('an oversized manifest: ManifestTooLarge, read no further than the limit', async () => {

@@ -21,7 +21,7 @@ import { ImagesService } from './images.service.js';
 
 /**
  * The bundler's verdict reaches the catalog as an event on its queue: verified makes the image
- * available with its manifest location and size; failed marks it failed with the reason; a
+ * available with its manifest location and size, and records the manifest's digest and signer; failed marks it failed with the reason; a
  * deregistered image stays deregistered whatever arrives.
  */
 let db: TestDatabase;
@@ -88,6 +88,8 @@ const verified = (imageId: string) => ({
   imageSize: 1_048_576,
   bundledSize: 700_000,
   imageDigest: 'a'.repeat(64),
+  manifestDigest: 'b'.repeat(64),
+  signerKeyId: `sha256:${'c'.repeat(64)}`,
 });
 
 describe('bundling outcome events', () => {
@@ -97,7 +99,10 @@ describe('bundling outcome events', () => {
     await deliver(DomainEventType.bundleVerified, verified(image.imageId));
     const after = await images.get(seller, image.imageId);
     expect(after).toMatchObject({ state: 'available', manifestLocation: verified(image.imageId).manifestLocation, imageSize: 1_048_576 });
-    const revision = (await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: image.imageId } })).revision;
+    // What was verified is pinned on the image: every launch's host checks the manifest against it.
+    const row = await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: image.imageId } });
+    expect(row).toMatchObject({ manifestDigest: 'b'.repeat(64), signerKeyId: `sha256:${'c'.repeat(64)}` });
+    const revision = row.revision;
     await deliver(DomainEventType.bundleVerified, verified(image.imageId));
     expect((await db.prisma.catalogImage.findUniqueOrThrow({ where: { id: image.imageId } })).revision).toBe(revision);
   });

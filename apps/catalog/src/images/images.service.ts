@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG } from '@imagemart/config';
 import { Prisma, PrismaClient, UniqueViolation, publishDomainEvent, type CatalogImage } from '@imagemart/database';
 import {
   DEFAULT_PLATFORM_DETAILS,
@@ -17,6 +18,7 @@ import {
 } from '@imagemart/contracts';
 import { DomainException } from '@imagemart/messaging';
 import { requestContext } from '@imagemart/observability';
+import type { CatalogConfig } from '../catalog.config.js';
 import { newResourceId, randomResourceId } from '../ids.js';
 import { ListingsRepository } from '../listings/listings.repository.js';
 import { ImageSearchRepository, type ResolvedFilters } from '../search/image-search.repository.js';
@@ -40,6 +42,7 @@ export class ImagesService {
     private readonly search: ImageSearchRepository,
     private readonly listings: ListingsRepository,
     private readonly listCache: ListCache,
+    @Inject(APP_CONFIG) private readonly config: CatalogConfig,
   ) {}
 
   // Reads ---------------------------------------------------------------------------------------
@@ -160,6 +163,11 @@ export class ImagesService {
           return null;
         }
         if (await this.images.nameTaken(ownerId, body.name, tx)) throw duplicateName(body.name);
+        // The seller's pending images are counted under his quota lock: registrations at once
+        // cannot pass the limit together.
+        await this.images.lockSellerQuota(ownerId, tx);
+        const pending = await this.images.countPending(ownerId, tx);
+        if (pending >= this.config.SELLER_PENDING_IMAGE_LIMIT) throw pendingLimit(this.config.SELLER_PENDING_IMAGE_LIMIT);
         const productCodes = await this.productCodesFor(caller, body, tx);
         const image = await this.images.create(
           {
@@ -306,6 +314,8 @@ export class ImagesService {
         data.manifestLocation = req.manifestLocation;
       }
       if (req.imageSize !== undefined && BigInt(req.imageSize) !== image.imageSize) data.imageSize = BigInt(req.imageSize);
+      if (req.manifestDigest !== undefined && req.manifestDigest !== image.manifestDigest) data.manifestDigest = req.manifestDigest;
+      if (req.signerKeyId !== undefined && req.signerKeyId !== image.signerKeyId) data.signerKeyId = req.signerKeyId;
       if (Object.keys(data).length === 0) return;
       await this.publish(tx, await this.images.update(req.imageId, data, tx));
     });
@@ -314,8 +324,10 @@ export class ImagesService {
   }
 
   /**
-   * A verified bundle makes its image available, with where the manifest is and how big the image
-   * is. An image deregistered meanwhile stays deregistered (its bundle is deleted separately).
+   * A verified bundle makes its image available, with where the manifest is, how big the image
+   * is, and what was verified: the manifest's SHA-256 and the key its signature verified with,
+   * which every launch's host checks again. An image deregistered meanwhile stays deregistered
+   * (its bundle is deleted separately).
    */
   async bundleVerified(event: BundleVerified): Promise<void> {
     await this.ignoringDeregistered(() =>
@@ -324,6 +336,8 @@ export class ImagesService {
         state: 'available',
         manifestLocation: event.manifestLocation,
         imageSize: event.imageSize,
+        manifestDigest: event.manifestDigest,
+        signerKeyId: event.signerKeyId,
       }),
     );
   }
@@ -342,6 +356,42 @@ export class ImagesService {
       if (err instanceof DomainException && err.code === ErrorCode.IncorrectState) return;
       throw err;
     }
+  }
+
+  /**
+   * Marks failed, with `reason`, a pending image that got no bundle since `cutoff` (none under
+   * way: no upload open or complete). Safe with several replicas: the image is taken with SKIP
+   * LOCKED and the rule checked again under its lock, so one replica fails it, once. False when
+   * the image no longer qualifies or someone else holds it.
+   */
+  async expirePending(imageId: string, cutoff: Date, reason: { code: string; message: string }): Promise<boolean> {
+    const change = await this.prisma.$transaction(async (tx): Promise<ListChange | null> => {
+      const image = await this.images.lockIfStalePending(imageId, cutoff, tx);
+      return image ? this.toFailed(image, reason, tx) : null;
+    });
+    if (!change) return false;
+    await this.listCache.invalidate(change);
+    return true;
+  }
+
+  /**
+   * Within the caller's transaction (an expired upload's), marks the upload's image failed if it
+   * is still pending; the list change to pass to {@link listsChanged} after the commit, or null.
+   */
+  async failPendingWithin(tx: Prisma.TransactionClient, imageId: string, reason: { code: string; message: string }): Promise<ListChange | null> {
+    const image = await this.images.lock(imageId, tx);
+    return image?.state === 'pending' ? this.toFailed(image, reason, tx) : null;
+  }
+
+  /** Moves the list generations after a change committed (see ListCache). */
+  listsChanged(change: ListChange): Promise<void> {
+    return this.listCache.invalidate(change);
+  }
+
+  private async toFailed(image: CatalogImage, reason: { code: string; message: string }, tx: Prisma.TransactionClient): Promise<ListChange> {
+    const before = await this.search.audience(image.id, tx);
+    await this.publish(tx, await this.images.update(image.id, { state: 'failed', stateReasonCode: reason.code, stateReasonMessage: reason.message }, tx));
+    return before ? membershipChange(before, { ...before, state: 'failed' }) : { kind: 'all' };
   }
 
   async recordLaunches(imageId: string, count: number): Promise<{ imageId: string; launchCount: number }> {
@@ -383,6 +433,12 @@ export class ImagesService {
     return toImageView(row, internal ? { accountId: row.ownerId, roles: [] } : caller);
   }
 }
+
+const pendingLimit = (limit: number) =>
+  new DomainException(
+    ErrorCode.ResourceLimitExceeded,
+    `You have ${limit} pending images, the most a seller may have at once: complete or abort their uploads, or deregister one, before registering another.`,
+  );
 
 const duplicateName = (name: string) =>
   new DomainException(ErrorCode.InvalidAMINameDuplicate, `You already have an image named '${name}'.`);

@@ -20,7 +20,19 @@ export interface HostedInstance {
   instanceType: string;
   /** Object key of the image's signed manifest. */
   manifestLocation: string;
+  /** SHA-256 (hex) of the manifest as verified when the image became available; the grant pins it too. */
+  manifestDigest: string;
+  /** The key id (fingerprint) the manifest's signature verified with. */
+  signerKeyId: string;
 }
+
+/** State reason codes of a launch the host refuses. */
+export const HostFailureCode = {
+  grant: 'Server.LaunchGrantRefused',
+  bundle: 'Server.InvalidBundle',
+  /** The manifest in the store is not the one verified when the image became available. */
+  manifestChanged: 'Server.ManifestDigestMismatch',
+} as const;
 
 /** Injection token of the process's host driver. */
 export const INSTANCE_HOST_DRIVER = Symbol.for('imagemart.catalog.instance-host-driver');

@@ -46,12 +46,11 @@ export const instancesConfigShape = {
   /** Host jobs run at once by this process. */
   INSTANCE_HOST_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   /**
-   * The key the simulated host checks manifest signatures with: PEM of the platform's public
-   * signing key. Unset: derived from PLATFORM_SIGNING_KEY_PEM, else from signing-key.pem in
-   * PLATFORM_KEY_DIR (the bundler-worker's settings, so one environment serves both).
+   * The platform's public signing key (PEM), which the simulated host checks the manifests of
+   * platform-made bundles with. Unset: the public keys the bundler-worker publishes in Redis
+   * (`GET /v1/platform/keys`). The catalog holds no private key.
    */
   PLATFORM_SIGNING_PUBLIC_KEY_PEM: z.string().min(1).optional(),
-  PLATFORM_SIGNING_KEY_PEM: z.string().min(1).optional(),
-  PLATFORM_KEY_PASSPHRASE: z.string().min(1).optional(),
-  PLATFORM_KEY_DIR: z.string().min(1).default('.data/keys'),
+  /** How long the published platform keys are kept before they are read from Redis again. */
+  PLATFORM_KEYS_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
 };

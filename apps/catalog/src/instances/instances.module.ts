@@ -4,6 +4,7 @@ import { StartupError } from '@imagemart/messaging';
 import { createObjectStore, objectStoreConfigFromEnv } from '@imagemart/object-store';
 import type { CatalogConfig } from '../catalog.config.js';
 import { ImagesRepository } from '../images/images.repository.js';
+import { UploadsRepository } from '../uploads/uploads.repository.js';
 import { INSTANCE_HOST_DRIVER, type InstanceHostDriver } from './instance-host.driver.js';
 import { InstanceHostProcessor } from './instance-host.processor.js';
 import { InstancesHandler } from './instances.handler.js';
@@ -14,6 +15,7 @@ import { LaunchDecisions } from './launch-decisions.js';
 import { LaunchGrants } from './launch-grant.js';
 import { LaunchRateLimiter } from './launch-rate.limiter.js';
 import { LaunchUpstreamClient } from './launch-upstream.client.js';
+import { ManifestSigners } from './manifest-signers.js';
 import { SimulatedHostDriver } from './simulated-host.driver.js';
 
 /** Instances: launch, list, get, terminate, and the instance host queue (docs/launches.md). */
@@ -28,6 +30,8 @@ import { SimulatedHostDriver } from './simulated-host.driver.js';
     LaunchRateLimiter,
     InstanceHostProcessor,
     LaunchCounts,
+    UploadsRepository,
+    ManifestSigners,
     {
       provide: LaunchGrants,
       useFactory: (config: CatalogConfig) => {
@@ -40,11 +44,11 @@ import { SimulatedHostDriver } from './simulated-host.driver.js';
     },
     {
       provide: INSTANCE_HOST_DRIVER,
-      useFactory: async (config: CatalogConfig, grants: LaunchGrants): Promise<InstanceHostDriver | null> => {
+      useFactory: async (config: CatalogConfig, grants: LaunchGrants, signers: ManifestSigners): Promise<InstanceHostDriver | null> => {
         if (config.INSTANCE_HOST_DRIVER === 'external') return null;
-        return new SimulatedHostDriver(await createObjectStore(objectStoreConfigFromEnv(config)), grants, config);
+        return new SimulatedHostDriver(await createObjectStore(objectStoreConfigFromEnv(config)), grants, signers);
       },
-      inject: [APP_CONFIG, LaunchGrants],
+      inject: [APP_CONFIG, LaunchGrants, ManifestSigners],
     },
   ],
   exports: [InstancesService, LaunchCounts],

@@ -23,7 +23,7 @@ import { requestContext } from '@imagemart/observability';
 import type { CatalogConfig } from '../catalog.config.js';
 import { ImagesRepository } from '../images/images.repository.js';
 import { readableBy } from '../search/visibility.sql.js';
-import { HostLaunchFailure, INSTANCE_HOST_DRIVER, type HostedInstance, type InstanceHostDriver } from './instance-host.driver.js';
+import { HostFailureCode, HostLaunchFailure, INSTANCE_HOST_DRIVER, type HostedInstance, type InstanceHostDriver } from './instance-host.driver.js';
 import { hostJobId, instanceIdFor, launchDigest, reservationIdFor } from './instance.ids.js';
 import { toInstanceChanged, toInstanceView, type InstanceRow } from './instance.view.js';
 import { InstancesRepository } from './instances.repository.js';
@@ -112,8 +112,9 @@ export class InstancesService {
     if (!image) throw imageNotFound(body.imageId);
     const decision = settled(decided);
     if (!decision.allowed) throw await this.refusal(decision, accountId, body.imageId, image.state);
-    // The decision reads a projection; the catalog's own record has the last word on the state.
-    if (image.state !== 'available') throw imageUnavailable(body.imageId, image.state);
+    // The decision reads a projection; the catalog's own record has the last word on the state,
+    // and on who may learn it (the projection may not have the deregister yet).
+    if (image.state !== 'available') throw await this.unavailable(accountId, body.imageId);
     const productCode = image.productCodes[0] ?? null;
     await this.upstream.checkInstanceType(body.instanceType, productCode);
 
@@ -172,9 +173,11 @@ export class InstancesService {
           `Your quota allows ${this.config.INSTANCE_RUNNING_LIMIT} pending or running instances; you have ${reserved.live} and asked for ${body.count} more.`,
         );
       case 'unavailable': {
+        // The image left `available` after the record this launch read (kept, or read just
+        // before a deregister committed) and the decision allowed it: answered as the caller may
+        // learn it, so a non-owner gets the 404 at once, not the 409 only the owner may see.
         this.launchable.delete(image.id);
-        const current = await this.images.findById(image.id);
-        throw imageUnavailable(body.imageId, current?.state ?? 'deregistered');
+        throw await this.unavailable(accountId, body.imageId);
       }
     }
   }
@@ -221,6 +224,16 @@ export class InstancesService {
 
   private resultOf(reservationId: string, clientToken: string | null, ownerId: string, rows: InstanceRow[]): LaunchResult {
     return { reservationId, ownerId, clientToken, instances: rows.map(toInstanceView) };
+  }
+
+  /**
+   * An image that is not available, as the caller may learn it: 409 to whoever may still read it
+   * (its owner: a pending, failed or deregistered image), 404 to anyone else, exactly as for a
+   * missing image.
+   */
+  private async unavailable(accountId: string, imageId: string): Promise<DomainException> {
+    const visible = await this.images.findVisible(imageId, readableBy(accountId));
+    return visible ? imageUnavailable(imageId, visible.state === 'available' ? 'not available yet' : visible.state) : imageNotFound(imageId);
   }
 
   /** Why the decision said no, as the caller may learn it: an image it may not see is missing. */
@@ -313,10 +326,21 @@ export class InstancesService {
     const driver = this.requireDriver();
     try {
       if (instance.manifestLocation === null) {
-        throw new HostLaunchFailure('Server.InvalidBundle', 'The image has no bundle to start from.');
+        throw new HostLaunchFailure(HostFailureCode.bundle, 'The image has no bundle to start from.');
       }
-      const hosted = hostedOf(instance, instance.manifestLocation);
-      const grant = this.grants.issue({ instanceId: hosted.instanceId, imageId: hosted.imageId, manifestLocation: hosted.manifestLocation });
+      // The manifest digest and signing key recorded when the image's bundle was verified: the
+      // grant pins the digest, and the host checks the manifest against both.
+      const image = await this.images.findById(instance.imageId);
+      if (!image?.manifestDigest || !image.signerKeyId) {
+        throw new HostLaunchFailure(HostFailureCode.bundle, 'The image has no verified manifest to start from.');
+      }
+      const hosted = hostedOf(instance, instance.manifestLocation, image.manifestDigest, image.signerKeyId);
+      const grant = this.grants.issue({
+        instanceId: hosted.instanceId,
+        imageId: hosted.imageId,
+        manifestLocation: hosted.manifestLocation,
+        manifestDigest: hosted.manifestDigest,
+      });
       await driver.start(hosted, grant);
     } catch (err) {
       if (!(err instanceof HostLaunchFailure) && !lastAttempt) throw err;
@@ -344,7 +368,7 @@ export class InstancesService {
   async hostStop(job: InstanceHostJob): Promise<void> {
     const instance = await this.instances.findById(job.instanceId);
     if (!instance || instance.state !== 'shutting-down') return;
-    await this.requireDriver().stop(hostedOf(instance, instance.manifestLocation ?? ''));
+    await this.requireDriver().stop(hostedOf(instance, instance.manifestLocation ?? '', '', ''));
     await this.change(instance, ['shutting-down'], (now) => ({ state: 'terminated', stateChangedAt: now }));
   }
 
@@ -397,8 +421,8 @@ function settled<T>(result: PromiseSettledResult<T>): T {
   return result.value;
 }
 
-function hostedOf(instance: CatalogInstance, manifestLocation: string): HostedInstance {
-  return { instanceId: instance.id, imageId: instance.imageId, instanceType: instance.instanceType, manifestLocation };
+function hostedOf(instance: CatalogInstance, manifestLocation: string, manifestDigest: string, signerKeyId: string): HostedInstance {
+  return { instanceId: instance.id, imageId: instance.imageId, instanceType: instance.instanceType, manifestLocation, manifestDigest, signerKeyId };
 }
 
 function encodeToken(token: PageToken): string {

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { LaunchGrantError, LaunchGrants } from './launch-grant.js';
 
-const claims = { instanceId: 'i-0123456789abcdef0', imageId: 'ami-0123456789abcdef0', manifestLocation: 'bundles/ami-0123456789abcdef0/manifest.xml' };
+const claims = {
+  instanceId: 'i-0123456789abcdef0',
+  imageId: 'ami-0123456789abcdef0',
+  manifestLocation: 'bundles/ami-0123456789abcdef0/manifest.xml',
+  manifestDigest: 'd'.repeat(64),
+};
 const secret = 's'.repeat(40);
 
 describe('LaunchGrants', () => {

@@ -11,6 +11,8 @@ export interface LaunchGrantClaims {
   imageId: string;
   /** Object key of the image's signed manifest; its parts sit beside it. */
   manifestLocation: string;
+  /** SHA-256 (hex) of the manifest verified when the image became available: a host refuses any other. */
+  manifestDigest: string;
   /** Unix time (seconds) after which the grant is refused. */
   exp: number;
 }

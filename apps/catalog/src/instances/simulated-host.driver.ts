@@ -1,32 +1,20 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
-import { isBundleFormatError, keyFingerprint, loadPrivateKey, loadPublicKey, parseManifest, verifyManifestSignature } from '@imagemart/bundle-format';
+import { isBundleFormatError, parseManifest, verifyManifestSignature } from '@imagemart/bundle-format';
 import { BundleKeys } from '@imagemart/contracts';
 import { isObjectStoreError, ObjectStoreErrorCode, type ObjectStore } from '@imagemart/object-store';
-import { HostLaunchFailure, type HostedInstance, type InstanceHostDriver } from './instance-host.driver.js';
+import { HostFailureCode, HostLaunchFailure, type HostedInstance, type InstanceHostDriver } from './instance-host.driver.js';
 import { LaunchGrantError, type LaunchGrants } from './launch-grant.js';
-
-export interface SigningKeySource {
-  PLATFORM_SIGNING_PUBLIC_KEY_PEM?: string | undefined;
-  PLATFORM_SIGNING_KEY_PEM?: string | undefined;
-  PLATFORM_KEY_PASSPHRASE?: string | undefined;
-  PLATFORM_KEY_DIR: string;
-}
-
-/** State reason codes of a launch the simulated host refuses. */
-export const HostFailureCode = {
-  grant: 'Server.LaunchGrantRefused',
-  bundle: 'Server.InvalidBundle',
-} as const;
+import type { ManifestSignerKeys } from './manifest-signers.js';
 
 /**
- * A host without a hypervisor: it checks the launch grant, fetches the manifest and every part
- * from the object store through it, checks the manifest's signature (when the platform signed it)
- * and each part's size and SHA-256 against the manifest, and then says the instance runs. It does
- * not decrypt: the bundler proved the whole image before the image became available.
+ * A host without a hypervisor: it checks the launch grant, fetches the manifest through it and
+ * refuses one whose SHA-256 is not the digest pinned when the image was verified (and named in
+ * the grant), checks its signature against the key the image was verified with (the platform's
+ * or the seller's; the manifest must name that key, and an unknown key id is refused), and each
+ * part's size and SHA-256 against the manifest, and then says the instance runs. It does not
+ * decrypt: the bundler proved the whole image before the image became available.
  *
  * Like a real host it remembers which manifest (by SHA-256) it verified for an image, so the next
  * launch of the image reads the manifest only, not every part again.
@@ -34,26 +22,46 @@ export const HostFailureCode = {
 export class SimulatedHostDriver implements InstanceHostDriver {
   private readonly logger = new Logger(SimulatedHostDriver.name);
   private readonly verified = new Map<string, string>();
-  private publicKey?: Promise<KeyObject | null>;
 
   constructor(
     private readonly store: ObjectStore,
     private readonly grants: LaunchGrants,
-    private readonly keys: SigningKeySource,
+    private readonly keys: ManifestSignerKeys,
   ) {}
 
   async start(instance: HostedInstance, grant: string): Promise<void> {
     this.checkGrant(instance, grant);
     const xml = await this.fetch(instance.manifestLocation);
     const digest = createHash('sha256').update(xml).digest('hex');
-    if (this.verified.get(instance.imageId) === digest) return;
+    // The manifest verified when the image became available, and no other (one replaced in the
+    // store since is refused, whatever it says and whoever signed it).
+    if (digest !== instance.manifestDigest) {
+      throw new HostLaunchFailure(
+        HostFailureCode.manifestChanged,
+        `The manifest in the object store (SHA-256 ${digest}) is not the one verified for this image (${instance.manifestDigest}).`,
+      );
+    }
+    // Verified before, this manifest with this key: its parts need not be read again.
+    const verifiedAs = `${digest} ${instance.signerKeyId}`;
+    if (this.verified.get(instance.imageId) === verifiedAs) return;
 
     let manifest;
     try {
       manifest = parseManifest(xml);
-      const key = await this.platformKey();
-      // A seller-signed bundle carries the seller's key id; the bundler checked that signature.
-      if (key && manifest.signature.keyId === keyFingerprint(key)) verifyManifestSignature(manifest, key);
+    } catch (err) {
+      if (isBundleFormatError(err)) throw new HostLaunchFailure(HostFailureCode.bundle, `The manifest does not verify: ${err.message}`, { cause: err });
+      throw err;
+    }
+    if (manifest.signature.keyId !== instance.signerKeyId) {
+      throw new HostLaunchFailure(
+        HostFailureCode.bundle,
+        `The manifest names the signing key ${manifest.signature.keyId}, not ${instance.signerKeyId}, which the image was verified with.`,
+      );
+    }
+    // Always checked, against the key recorded at verification: the platform's or the seller's.
+    const key = await this.keys.keyFor(instance.imageId, instance.signerKeyId);
+    try {
+      verifyManifestSignature(manifest, key);
     } catch (err) {
       if (isBundleFormatError(err)) throw new HostLaunchFailure(HostFailureCode.bundle, `The manifest does not verify: ${err.message}`, { cause: err });
       throw err;
@@ -70,7 +78,7 @@ export class SimulatedHostDriver implements InstanceHostDriver {
         throw new HostLaunchFailure(HostFailureCode.bundle, `Part ${part.index} of the bundle does not match its manifest.`);
       }
     }
-    this.verified.set(instance.imageId, digest);
+    this.verified.set(instance.imageId, verifiedAs);
     this.logger.log({ msg: 'bundle verified on the host', imageId: instance.imageId, parts: manifest.parts.length });
   }
 
@@ -89,7 +97,8 @@ export class SimulatedHostDriver implements InstanceHostDriver {
       if (
         claims.instanceId !== instance.instanceId ||
         claims.imageId !== instance.imageId ||
-        claims.manifestLocation !== instance.manifestLocation
+        claims.manifestLocation !== instance.manifestLocation ||
+        claims.manifestDigest !== instance.manifestDigest
       ) {
         throw new LaunchGrantError('the launch grant names another instance or bundle');
       }
@@ -113,30 +122,6 @@ export class SimulatedHostDriver implements InstanceHostDriver {
       if (isObjectStoreError(err, ObjectStoreErrorCode.ObjectNotFound)) {
         throw new HostLaunchFailure(HostFailureCode.bundle, `The bundle object ${key} is not in the object store.`, { cause: err });
       }
-      throw err;
-    }
-  }
-
-  /** The platform's public signing key, or null when this process has none configured or on disk yet. */
-  private platformKey(): Promise<KeyObject | null> {
-    const loaded = (this.publicKey ??= this.loadPlatformKey());
-    // Not there yet (the bundler-worker writes development keys on its first start): look again next time.
-    void loaded.then((key) => {
-      if (key === null && this.publicKey === loaded) this.publicKey = undefined;
-    });
-    return loaded;
-  }
-
-  private async loadPlatformKey(): Promise<KeyObject | null> {
-    const k = this.keys;
-    const unescape = (pem: string) => (pem.includes('\\n') ? pem.replace(/\\n/g, '\n') : pem);
-    if (k.PLATFORM_SIGNING_PUBLIC_KEY_PEM) return loadPublicKey(unescape(k.PLATFORM_SIGNING_PUBLIC_KEY_PEM));
-    if (k.PLATFORM_SIGNING_KEY_PEM) return createPublicKey(loadPrivateKey(unescape(k.PLATFORM_SIGNING_KEY_PEM), k.PLATFORM_KEY_PASSPHRASE));
-    try {
-      const pem = await readFile(path.resolve(k.PLATFORM_KEY_DIR, 'signing-key.pem'), 'utf8');
-      return createPublicKey(loadPrivateKey(pem, k.PLATFORM_KEY_PASSPHRASE));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
   }

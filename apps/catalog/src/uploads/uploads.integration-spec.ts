@@ -54,6 +54,9 @@ beforeAll(async () => {
     REDIS_PREFIX: redis.prefix,
     ...TestIdentities.shared().env('catalog'),
     UPLOAD_PART_SIZE_BYTES: String(PART),
+    // The seller limits have their own spec (upload-limits.integration-spec.ts).
+    SELLER_OPEN_UPLOAD_LIMIT: '1000',
+    SELLER_PENDING_IMAGE_LIMIT: '1000',
   });
   moduleRef = await serviceTestingModule({ prisma: db.prisma, config, imports: [CatalogModule] }).compile();
   await moduleRef.init();

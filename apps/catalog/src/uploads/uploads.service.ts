@@ -22,13 +22,25 @@ import {
 import { DomainException } from '@imagemart/messaging';
 import { requestContext } from '@imagemart/observability';
 import type { CatalogConfig } from '../catalog.config.js';
+import { newResourceId } from '../ids.js';
+import { ImagesRepository } from '../images/images.repository.js';
 import { ImagesService } from '../images/images.service.js';
 import { toBundleImageMetadata } from './bundle-metadata.js';
+import { SigningKeysClient } from './signing-keys.client.js';
 import { newUploadId } from './upload-id.js';
 import { UploadsRepository } from './uploads.repository.js';
 
 const uploadNotFound = (uploadId: string) =>
   new DomainException(ErrorCode.InvalidUploadIDNotFound, `The upload id '${uploadId}' does not exist.`);
+
+/** State reason codes of what the expiry ends. */
+export const ExpiryReason = {
+  upload: 'Upload.Expired',
+  image: 'Image.Expired',
+} as const;
+
+/** Uploads, and pending images, one sweep ends at most. */
+const EXPIRY_BATCH = 100;
 
 const incorrectState = (detail: string) => new DomainException(ErrorCode.IncorrectState, detail);
 
@@ -99,6 +111,8 @@ export class UploadsService {
     private readonly prisma: PrismaClient,
     private readonly uploads: UploadsRepository,
     private readonly images: ImagesService,
+    private readonly imageRecords: ImagesRepository,
+    private readonly signingKeys: SigningKeysClient,
     @Inject(APP_CONFIG) private readonly config: CatalogConfig,
   ) {}
 
@@ -127,20 +141,33 @@ export class UploadsService {
         [{ path: 'size', message: `must be at most ${MAX_UPLOAD_PARTS * partSize}` }],
       );
     }
+    // The seller's open uploads, checked before anything is registered (the same request run
+    // again finds its own upload instead), and again under the seller's quota lock below.
+    const replayed = await this.uploads.findByImageId(newResourceId('ami', caller.accountId, body.name));
+    if (replayed?.ownerId === caller.accountId && replayed.state !== 'aborted') return this.viewOf(replayed);
+    this.checkUploadLimits(await this.uploads.openTotals(caller.accountId), body.size);
+
     const image = await this.images.register(caller, uploadImageBody(body));
     const earlier = await this.uploads.findByImageId(image.imageId);
     if (earlier) return this.viewOf(earlier);
     try {
-      const upload = await this.uploads.create({
-        id: newUploadId(image.imageId),
-        imageId: image.imageId,
-        ownerId: caller.accountId,
-        size: BigInt(body.size),
-        sha256: body.sha256,
-        compression: body.compression,
-        partSize,
-        partCount,
-        ...(bundle ? { bundle } : {}),
+      const upload = await this.prisma.$transaction(async (tx) => {
+        await this.imageRecords.lockSellerQuota(caller.accountId, tx);
+        this.checkUploadLimits(await this.uploads.openTotals(caller.accountId, tx), body.size);
+        return this.uploads.create(
+          {
+            id: newUploadId(image.imageId),
+            imageId: image.imageId,
+            ownerId: caller.accountId,
+            size: BigInt(body.size),
+            sha256: body.sha256,
+            compression: body.compression,
+            partSize,
+            partCount,
+            ...(bundle ? { bundle } : {}),
+          },
+          tx,
+        );
       });
       return toUploadView(upload, []);
     } catch (err) {
@@ -179,6 +206,11 @@ export class UploadsService {
   async complete(caller: Caller, uploadId: string): Promise<UploadView> {
     const first = await this.owned(caller, uploadId);
     if (first.state === 'complete') return this.viewOf(first);
+    // A seller-made bundle: the key that signed its manifest must still be the seller's active
+    // key now (it was when the upload was opened; a revoke since stops it). The bundler checks
+    // again before it verifies.
+    const signed = UploadsRepository.bundleOf(first);
+    if (signed && first.state === 'open') await this.checkSigningKey(first.ownerId, signed.signerKeyId);
     // The image's fields do not change while it is pending (its description aside, read here).
     const image = await this.images.get(caller, first.imageId);
     const done = await this.prisma.$transaction(async (tx) => {
@@ -248,7 +280,83 @@ export class UploadsService {
     return toUploadView(upload, []);
   }
 
+  // Expiry ----------------------------------------------------------------------------------------
+
+  /**
+   * Ends what has made no progress for UPLOAD_EXPIRY_MS: an open upload with no part stored since
+   * is aborted, its part records dropped and its stored parts deleted (`removeParts`), and its
+   * image marked failed (`Upload.Expired`); a pending image that got no bundle since (no upload
+   * open or complete) is marked failed (`Image.Expired`). Every catalog process runs it; each
+   * upload and image is taken with SKIP LOCKED and its rule checked again under the lock, so
+   * replicas share the work and never end one twice.
+   */
+  async expireStale(removeParts: (upload: CatalogUpload) => Promise<void>, now = new Date()): Promise<{ uploads: number; images: number }> {
+    const cutoff = new Date(now.getTime() - this.config.UPLOAD_EXPIRY_MS);
+    const hours = Math.round((this.config.UPLOAD_EXPIRY_MS / 3_600_000) * 10) / 10;
+    let uploads = 0;
+    for (const id of await this.uploads.staleOpen(cutoff, EXPIRY_BATCH)) {
+      // The upload and then its image, in one transaction: the image sweep below (here or in
+      // another replica) never finds the image pending without its open upload meanwhile.
+      const expired = await this.prisma.$transaction(async (tx) => {
+        const upload = await this.uploads.lockIfStale(id, cutoff, tx);
+        if (!upload) return null;
+        await this.uploads.deleteParts(upload.id, tx);
+        const aborted = await this.uploads.update(upload.id, { state: 'aborted', abortedAt: now }, tx);
+        const reason = { code: ExpiryReason.upload, message: `The upload ${upload.id} stored no part for ${hours} hours and was aborted.` };
+        return { upload: aborted, change: await this.images.failPendingWithin(tx, upload.imageId, reason) };
+      });
+      if (!expired) continue;
+      uploads++;
+      this.logger.log({ msg: 'open upload expired: aborted', uploadId: expired.upload.id, imageId: expired.upload.imageId });
+      if (expired.change) await this.images.listsChanged(expired.change);
+      try {
+        await removeParts(expired.upload);
+      } catch (err) {
+        this.logger.error({ msg: 'could not delete the parts of an expired upload', uploadId: expired.upload.id, err: (err as Error).message });
+      }
+    }
+    let images = 0;
+    for (const imageId of await this.imageRecords.stalePending(cutoff, EXPIRY_BATCH)) {
+      const reason = { code: ExpiryReason.image, message: `No bundle arrived for this image within ${hours} hours of its last change.` };
+      if (await this.images.expirePending(imageId, cutoff, reason)) {
+        images++;
+        this.logger.log({ msg: 'pending image expired: failed', imageId });
+      }
+    }
+    return { uploads, images };
+  }
+
   // Helpers ---------------------------------------------------------------------------------------
+
+  /** 400 UploadLimitExceeded when one more upload of `size` bytes passes a seller limit. */
+  private checkUploadLimits(open: { uploads: number; bytes: number }, size: number): void {
+    const c = this.config;
+    if (open.uploads >= c.SELLER_OPEN_UPLOAD_LIMIT) {
+      throw new DomainException(
+        ErrorCode.UploadLimitExceeded,
+        `You have ${open.uploads} open uploads, the most a seller may have at once (${c.SELLER_OPEN_UPLOAD_LIMIT}): complete or abort one first.`,
+      );
+    }
+    if (open.bytes + size > c.SELLER_OPEN_UPLOAD_BYTES_LIMIT) {
+      throw new DomainException(
+        ErrorCode.UploadLimitExceeded,
+        `Your open uploads declare ${open.bytes} bytes; ${size} more would pass the ${c.SELLER_OPEN_UPLOAD_BYTES_LIMIT} bytes a seller may have in open uploads.`,
+        [{ path: 'size', message: `at most ${Math.max(0, c.SELLER_OPEN_UPLOAD_BYTES_LIMIT - open.bytes)} while your other uploads are open` }],
+      );
+    }
+  }
+
+  private async checkSigningKey(accountId: string, keyId: string): Promise<void> {
+    const key = await this.signingKeys.find(accountId, keyId);
+    if (key && key.revokedAt === null) return;
+    throw new DomainException(
+      ErrorCode.InvalidManifestSignerRevoked,
+      key
+        ? `The manifest of this upload is signed with the key '${keyId}', which was revoked on ${key.revokedAt}: ` +
+            'sign the bundle again with an active key and upload it anew (abort this upload).'
+        : `The manifest of this upload is signed with the key '${keyId}', which is no longer a registered signing key of yours.`,
+    );
+  }
 
   private checkPart(upload: CatalogUpload, partNumber: number, size: number): void {
     if (partNumber > upload.partCount) {

@@ -97,7 +97,10 @@ export class LaunchPermissionsRepository {
     });
   }
 
-  /** Images shared with `accountId`, oldest share first; deregistered images are left out. */
+  /**
+   * Images shared with `accountId`, oldest share first: available ones only, as the catalog shows
+   * another account's image only while it is available (pending, failed, deregistered: 404 there).
+   */
   listSharedWith(
     accountId: string,
     state: PermissionShareState | undefined,
@@ -112,7 +115,7 @@ export class LaunchPermissionsRepository {
       SELECT g.image_id, i.owner_id, i.state AS image_state, i.product_codes, g.share_state, g.created_at, g.updated_at
         FROM "permission"."launch_grant" g
         JOIN "permission"."image" i ON i.id = g.image_id
-       WHERE g.account_id = ${accountId} AND i.state <> 'deregistered' ${stateFilter} ${afterFilter}
+       WHERE g.account_id = ${accountId} AND i.state = 'available' ${stateFilter} ${afterFilter}
        ORDER BY g.created_at, g.image_id
        LIMIT ${limit}`;
   }

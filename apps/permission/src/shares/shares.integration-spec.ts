@@ -1,5 +1,5 @@
 import type { TestingModule } from '@nestjs/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, type Caller, type LaunchPermissionChanged } from '@imagemart/contracts';
 import { createTestDatabase, createTestRedisPrefix, type TestDatabase, type TestRedisPrefix } from '@imagemart/testing';
 import { ImageProjectionService } from '../images/image-projection.service.js';
@@ -22,13 +22,14 @@ let stopUpstream: () => Promise<void>;
 let shares: SharesService;
 let launchPermissions: LaunchPermissionsService;
 let images: ImageProjectionService;
+const upstream = new UpstreamState();
 
 const owner: Caller = { accountId: newAccountId(), roles: ['seller'] };
 
 beforeAll(async () => {
   db = await createTestDatabase('shares');
   redis = createTestRedisPrefix('shares');
-  stopUpstream = await startUpstreamStandIns(redis.url, redis.prefix, new UpstreamState());
+  stopUpstream = await startUpstreamStandIns(redis.url, redis.prefix, upstream);
   moduleRef = await startPermissionInstance({ prisma: db.prisma, redisUrl: redis.url, prefix: redis.prefix });
   shares = moduleRef.get(SharesService);
   launchPermissions = moduleRef.get(LaunchPermissionsService);
@@ -133,6 +134,55 @@ describe('shares', () => {
     await images.apply({ ...img, state: 'deregistered', revision: 2 });
     expect((await shares.list(buyer, undefined, 10)).items).toEqual([]);
     expect(await codeOf(shares.respond(buyer, img.imageId, 'accepted'))).toBe(ErrorCode.InvalidAMIIDNotFound);
+  });
+
+  it('show and take answers only for available images, as the catalog shows them; others are the catalog\'s 404', async () => {
+    const buyer: Caller = { accountId: newAccountId(), roles: ['buyer'] };
+    const pending = image({ ownerId: owner.accountId, state: 'pending' });
+    const failed = image({ ownerId: owner.accountId, state: 'failed' });
+    for (const img of [pending, failed]) {
+      await images.apply(img);
+      upstream.images.set(img.imageId, img);
+      await launchPermissions.modify(owner, img.imageId, [{ userId: buyer.accountId }], []);
+    }
+    const eventsBefore = await db.prisma.permissionOutboxEvent.count();
+    const auditBefore = await db.prisma.auditEvent.count({ where: { actorId: buyer.accountId } });
+
+    expect((await shares.list(buyer, undefined, 10)).items).toEqual([]);
+    expect((await shares.list(buyer, 'pending', 10)).items).toEqual([]);
+    for (const img of [pending, failed]) {
+      for (const answer of ['accepted', 'rejected'] as const) {
+        const refused = shares.respond(buyer, img.imageId, answer);
+        expect(await codeOf(refused)).toBe(ErrorCode.InvalidAMIIDNotFound);
+      }
+    }
+    // Nothing changed: the shares are still pending, no event, no audit entry.
+    const grants = await db.prisma.permissionLaunchGrant.findMany({ where: { accountId: buyer.accountId } });
+    expect(grants.map((g) => g.shareState)).toEqual(['pending', 'pending']);
+    expect(await db.prisma.permissionOutboxEvent.count()).toBe(eventsBefore);
+    expect(await db.prisma.auditEvent.count({ where: { actorId: buyer.accountId } })).toBe(auditBefore);
+
+    // Available in the catalog while the projection still holds it pending (the event is on its
+    // way): the answer asks the catalog, and then the share is shown and answered.
+    const arriving = image({ ownerId: owner.accountId, state: 'pending' });
+    await images.apply(arriving);
+    await launchPermissions.modify(owner, arriving.imageId, [{ userId: buyer.accountId }], []);
+    upstream.images.set(arriving.imageId, { ...arriving, state: 'available', revision: 2 });
+    // Past the few seconds in which a pending image is not checked again (sharing it checked it).
+    const later = Date.now() + 6_000;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => later);
+    const answered = await shares.respond(buyer, arriving.imageId, 'accepted').finally(() => clock.mockRestore());
+    expect(answered).toMatchObject({
+      imageId: arriving.imageId,
+      imageState: 'available',
+      state: 'accepted',
+    });
+    expect((await shares.list(buyer, undefined, 10)).items.map((i) => [i.imageId, i.state])).toEqual([[arriving.imageId, 'accepted']]);
+
+    // An image that fails later leaves the list again.
+    await images.apply({ ...arriving, state: 'failed', revision: 3 });
+    expect((await shares.list(buyer, undefined, 10)).items).toEqual([]);
+    expect(await codeOf(shares.respond(buyer, arriving.imageId, 'rejected'))).toBe(ErrorCode.InvalidAMIIDNotFound);
   });
 
   it('are listed oldest first, page by page', async () => {

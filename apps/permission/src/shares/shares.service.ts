@@ -72,10 +72,16 @@ export class SharesService {
     return { items: page.map(toSharedImageView), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
   }
 
-  /** Accept or reject an image shared with the caller. Answering the same again changes nothing. */
+  /**
+   * Accept or reject an image shared with the caller. Answering the same again changes nothing.
+   * Only an available image's share can be answered: the catalog shows another account's image
+   * only while it is available, so a pending, failed or deregistered one is the same 404 as there
+   * (a pending image is checked with the catalog first: the event making it available may be on
+   * its way).
+   */
   async respond(caller: Caller, imageId: string, state: 'accepted' | 'rejected'): Promise<SharedImageView> {
-    const image = await this.images.find(imageId);
-    if (!image || image.state === 'deregistered') throw imageNotFound(imageId);
+    const image = await this.images.findCurrent(imageId);
+    if (!image || image.state !== 'available') throw imageNotFound(imageId);
     await this.prisma.$transaction(async (tx) => {
       const setting = await this.launchPermissions.lockSetting(tx, imageId);
       const grant = await this.launchPermissions.findGrant(imageId, caller.accountId, tx);

@@ -4,9 +4,11 @@ import {
   PermissionPattern,
   listSigningKeysRequestSchema,
   registerSigningKeyRequestSchema,
+  signingKeyInternalGetRequestSchema,
   signingKeyRequestSchema,
   type ListSigningKeysRequest,
   type RegisterSigningKeyRequest,
+  type SigningKeyInternalGetRequest,
   type SigningKeyRequest,
   type SigningKeyView,
 } from '@imagemart/contracts';
@@ -35,6 +37,14 @@ export class SigningKeysHandler {
   @MessagePattern(PermissionPattern.signingKeyGet)
   get(@Payload(new ZodPayloadPipe(signingKeyRequestSchema)) req: SigningKeyRequest): Promise<SigningKeyView> {
     return this.keys.get(req.caller, req.accountId, req.keyId);
+  }
+
+  /** Internal: whether a seller's key is still active, for the catalog and the bundler. */
+  @MessagePattern(PermissionPattern.signingKeyInternalGet)
+  internalGet(
+    @Payload(new ZodPayloadPipe(signingKeyInternalGetRequestSchema)) req: SigningKeyInternalGetRequest,
+  ): Promise<SigningKeyView> {
+    return this.keys.internalGet(req.accountId, req.keyId);
   }
 
   @MessagePattern(PermissionPattern.signingKeyRevoke)

@@ -184,6 +184,14 @@ describe('seller signing keys', () => {
     );
   });
 
+  it('answers services (internal get) a key with its revocation, and only under its own account', async () => {
+    const view = await keys.register(seller, seller.accountId, { publicKeyPem: pubPem(ed25519()), name: 'internal' });
+    expect(await keys.internalGet(seller.accountId, view.keyId)).toMatchObject({ keyId: view.keyId, revokedAt: null });
+    const revoked = await keys.revoke(seller, seller.accountId, view.keyId);
+    expect((await keys.internalGet(seller.accountId, view.keyId)).revokedAt).toBe(revoked.revokedAt);
+    expect((await errorOf(keys.internalGet(otherSeller.accountId, view.keyId))).code).toBe(ErrorCode.InvalidKeyPairNotFound);
+  });
+
   it('audits registering and revoking, with who, which key and the request', async () => {
     const view = await requestContext.run({ requestId: 'req-sk-register' }, () =>
       keys.register(otherSeller, otherSeller.accountId, { publicKeyPem: pubPem(ed25519()), name: 'audited' }),

@@ -127,6 +127,13 @@ export class SigningKeysService {
     return toSigningKeyView(key);
   }
 
+  /** Internal (services only): one key of the account, revoked or not, by its fingerprint. */
+  async internalGet(accountId: string, keyId: string): Promise<SigningKeyView> {
+    const key = await this.keys.find(accountId, keyId);
+    if (!key) throw keyNotFound(keyId);
+    return toSigningKeyView(key);
+  }
+
   /** A revoked key signs nothing more; revoking again answers as the first time did. */
   async revoke(caller: Caller, accountId: string, keyId: string): Promise<SigningKeyView> {
     assertSelfOrAdmin(caller, accountId);

@@ -78,7 +78,9 @@ export class UploadsController {
       'size and SHA-256, and answers the part size and count. PUT the parts, then complete the upload. With ' +
       '`kind: "bundle"` and a signed `manifest`, the upload is of a bundle made by `imagemart bundle`: the manifest must be ' +
       "signed by one of the account's signing keys, made out to the account, and wrapped for the platform key; the image is " +
-      "registered from it and the parts to put are the manifest's.",
+      "registered from it and the parts to put are the manifest's. Per seller: 400 UploadLimitExceeded past the open " +
+      'uploads or their declared bytes, 400 ResourceLimitExceeded past the pending images; an upload with no part stored ' +
+      'for UPLOAD_EXPIRY_MS (24 h) is aborted and its image failed (Upload.Expired).',
   })
   @ApiBody({ schema: { oneOf: [openApiSchema(createUploadBodySchema), openApiSchema(createBundleUploadBodySchema)] } })
   async create(@CurrentCaller() caller: Caller, @Body(uploadBody) body: CreateUploadBody | CreateBundleUploadBody): Promise<UploadView> {
@@ -158,7 +160,8 @@ export class UploadsController {
   @ApiOperation({
     summary:
       'Complete an upload: every part must be there (else 400 naming the missing ones). The image is then bundled and ' +
-      'verified; follow it at GET /v1/images/{imageId}/bundle. Completing again answers the same.',
+      'verified; follow it at GET /v1/images/{imageId}/bundle. Completing again answers the same. A seller-made ' +
+      "bundle whose signing key was revoked since the upload began: 400 InvalidManifest.SignerRevoked.",
   })
   complete(@CurrentCaller() caller: Caller, @Param('uploadId', uploadIdParam) uploadId: string): Promise<UploadView> {
     return this.services.call('catalog', CatalogUploadPattern.uploadComplete, { caller, uploadId });

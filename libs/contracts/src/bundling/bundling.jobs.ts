@@ -143,6 +143,12 @@ export const verifyJobSchema = z.strictObject({
   manifestKey: objectKeySchema,
   /** PEM (SPKI) of the key the manifest must be signed with; absent: the platform's signing key. */
   signerPublicKeyPem: z.string().min(1).max(16_384).optional(),
+  /**
+   * With `signerPublicKeyPem`: the account whose registered signing key it is. The job asks the
+   * permission service whether the key is still active before it verifies (a revoked key fails the
+   * image with `SigningKeyRevoked`); absent, the manifest's `image/user` names the account.
+   */
+  signerAccountId: z.string().regex(/^\d{12}$/).optional(),
   /** When given, the manifest must also declare exactly this image (size and SHA-256). */
   expected: z.strictObject({ size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), sha256: hex64 }).optional(),
   requestId: z.string().min(1).max(128).optional(),
@@ -196,6 +202,8 @@ export const BundlingFailureCode = {
   ManifestMissing: 'ManifestMissing',
   /** The bundle is sound but not the image that was expected (size or SHA-256). */
   UnexpectedImage: 'UnexpectedImage',
+  /** A seller-made bundle signed with a key its seller revoked (or that is no longer registered). */
+  SigningKeyRevoked: 'SigningKeyRevoked',
   /** Every attempt failed on something that may pass (storage unreachable, a crash): see the job's error. */
   AttemptsExhausted: 'AttemptsExhausted',
 } as const;

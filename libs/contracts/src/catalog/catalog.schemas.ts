@@ -215,6 +215,10 @@ export const setImageStateRequestSchema = z.strictObject({
   manifestLocation: z.string().min(1).max(1024).optional(),
   /** Bytes of the original image. */
   imageSize: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  /** SHA-256 of the verified manifest's bytes: hosts launch only from a manifest with this digest. */
+  manifestDigest: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  /** The key id (fingerprint) the manifest's signature verified with. */
+  signerKeyId: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
 });
 export type SetImageStateRequest = z.infer<typeof setImageStateRequestSchema>;
 

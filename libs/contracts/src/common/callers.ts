@@ -48,6 +48,8 @@ export const PATTERN_SENDERS: Readonly<Record<string, readonly SigningProcess[]>
   'permission.signing-key.revoke': GATEWAY,
   /** The catalog asks before it launches. */
   'permission.launch.decide': ['catalog'],
+  /** A seller's signing key with its revocation: upload complete (catalog) and the verify job (bundler-worker). */
+  'permission.signing-key.internal-get': ['catalog', 'bundler-worker'],
 
   // catalog
   'catalog.health.ping': HEALTH,

@@ -32,6 +32,12 @@ export const ErrorCode = {
   InvalidInstanceIDMalformed: 'InvalidInstanceID.Malformed',
   /** More instances than the account may have running (pending and running count). */
   InstanceLimitExceeded: 'InstanceLimitExceeded',
+  /** A seller-made bundle whose signing key was revoked after its upload was opened. */
+  InvalidManifestSignerRevoked: 'InvalidManifest.SignerRevoked',
+  /** More pending images than a seller may have at once. */
+  ResourceLimitExceeded: 'ResourceLimitExceeded',
+  /** More open uploads, or more bytes in open uploads, than a seller may have at once. */
+  UploadLimitExceeded: 'UploadLimitExceeded',
   // 401, 403
   AuthFailure: 'AuthFailure',
   UnauthorizedOperation: 'UnauthorizedOperation',
@@ -107,6 +113,9 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   'InvalidManifest.Signature': 400,
   'InvalidInstanceID.Malformed': 400,
   InstanceLimitExceeded: 400,
+  'InvalidManifest.SignerRevoked': 400,
+  ResourceLimitExceeded: 400,
+  UploadLimitExceeded: 400,
   AuthFailure: 401,
   UnauthorizedOperation: 403,
   InvalidCallerAssertion: 403,

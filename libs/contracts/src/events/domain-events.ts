@@ -113,6 +113,13 @@ export const bundleVerifiedSchema = z.object({
   bundledSize: z.number().int().min(0),
   /** SHA-256 of the original image, lowercase hex. */
   imageDigest: z.string().regex(/^[0-9a-f]{64}$/),
+  /**
+   * SHA-256 of the manifest's bytes as verified, lowercase hex: the catalog pins it on the image
+   * and in every launch grant, and a host refuses a manifest with another digest.
+   */
+  manifestDigest: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The key the manifest's signature verified with: the platform's signing key or the seller's. */
+  signerKeyId: z.string().regex(/^sha256:[0-9a-f]{64}$/),
 });
 export type BundleVerified = z.infer<typeof bundleVerifiedSchema>;
 

@@ -20,6 +20,12 @@ export const PermissionPattern = {
   signingKeyList: 'permission.signing-key.list',
   signingKeyGet: 'permission.signing-key.get',
   signingKeyRevoke: 'permission.signing-key.revoke',
+  /**
+   * Internal (services only, no caller): `{ accountId, keyId }` → `SigningKeyView`, revoked or not;
+   * 404 `InvalidKeyPair.NotFound`. The catalog (upload complete) and the bundler (verify) check
+   * with it that a seller's key is still active.
+   */
+  signingKeyInternalGet: 'permission.signing-key.internal-get',
 } as const;
 
 /**

@@ -52,6 +52,13 @@ export const signingKeyRequestSchema = z.strictObject({
 });
 export type SigningKeyRequest = z.infer<typeof signingKeyRequestSchema>;
 
+/** Internal get: no caller, only services send it. */
+export const signingKeyInternalGetRequestSchema = z.strictObject({
+  accountId: accountIdSchema,
+  keyId: signingKeyIdSchema,
+});
+export type SigningKeyInternalGetRequest = z.infer<typeof signingKeyInternalGetRequestSchema>;
+
 export interface SigningKeyView {
   /** The key's fingerprint: what manifests name it by. */
   keyId: string;

@@ -72,7 +72,8 @@ const RPC_CALLS: Record<RedisAclProcess, readonly RpcService[]> = {
   permission: [RpcService.catalog, RpcService.billing],
   catalog: [RpcService.permission, RpcService.billing],
   billing: [RpcService.catalog],
-  'bundler-worker': [],
+  // The verify job asks whether a seller's signing key is still active.
+  'bundler-worker': [RpcService.permission],
 };
 
 /** The process whose outbox publishes each domain event: the event type's first word names its schema. */
