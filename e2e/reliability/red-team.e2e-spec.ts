@@ -389,7 +389,15 @@ describe('forged events on the services’ queues', () => {
     const imageId = image.body.imageId as string;
     const queue = new Queue(EventQueue.catalog, { connection: { url: platform.env['REDIS_URL'] }, prefix: platform.env['REDIS_PREFIX'] });
     const type = 'bundling.bundle.verified';
-    const payload = { imageId, manifestLocation: `images/${imageId}/manifest.xml`, imageSize: 1024, bundledSize: 1100, imageDigest: 'a'.repeat(64) };
+    const payload = {
+      imageId,
+      manifestLocation: `images/${imageId}/manifest.xml`,
+      imageSize: 1024,
+      bundledSize: 1100,
+      imageDigest: 'a'.repeat(64),
+      manifestDigest: 'b'.repeat(64),
+      signerKeyId: `sha256:${'c'.repeat(64)}`,
+    };
     const job = (id: string) => ({ id, type, payload, occurredAt: new Date().toISOString() });
     const forged: Record<string, unknown>[] = [
       job(randomUUID()),

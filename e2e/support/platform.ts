@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +95,8 @@ export class Platform {
       ADMIN_BOOTSTRAP_KEY: platform.adminKey,
       HEALTH_TIMEOUT_MS: '1000',
       RPC_TIMEOUT_MS: '2000',
+      // The suites register many image records that never get a bundle; the limit has its own test.
+      SELLER_PENDING_IMAGE_LIMIT: '10000',
       SERVICE_TRUSTED_KEYS: TestIdentities.shared().trustedKeysSetting,
       ...extraEnv,
     };
@@ -161,7 +164,18 @@ export class Platform {
     const replyTo = `${prefix}:rpc:reply:${randomUUID()}`;
     const id = randomUUID();
     const dataJson = JSON.stringify(data);
-    const assertion = TestIdentities.shared().signer(as).assertion({ service, id, pattern, data, dataJson });
+    // Signed on the processes' clock, which a test may have set behind the machine's (clock.ts).
+    const now = Date.now() + this.clockOffsetMs();
+    const caller = (data as { caller?: { accountId?: string } } | null)?.caller?.accountId;
+    const assertion = TestIdentities.shared().signClaims(as, {
+      aud: service,
+      rid: id,
+      pat: pattern,
+      dataJson,
+      ...(caller ? { sub: caller } : {}),
+      iat: now,
+      exp: now + 30_000,
+    });
     await redis.xadd(
       `${prefix}:rpc:${service}`,
       '*',
@@ -173,6 +187,12 @@ export class Platform {
     const parsed = JSON.parse(reply[1]) as { response?: T; err?: { code: string } };
     if (parsed.err) throw new Error(`${pattern}: ${parsed.err.code}`);
     return parsed.response as T;
+  }
+
+  /** How far the processes' clock is from the machine's (a PlatformClock's offset file), in ms. */
+  private clockOffsetMs(): number {
+    const file = this.env['CLOCK_OFFSET_FILE'];
+    return file ? Number(readFileSync(file, 'utf8')) || 0 : 0;
   }
 
   /** Every line any process logged. */

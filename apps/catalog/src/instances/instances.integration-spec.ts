@@ -592,9 +592,9 @@ describe('launch counts', () => {
     await Promise.all(Array.from({ length: 40 }, (_, i) => tally(imageId, 1 + (i % 3))));
     const expected = Array.from({ length: 40 }, (_, i) => 1 + (i % 3)).reduce((a, b) => a + b, 0);
 
-    const folded = await Promise.all([counts.fold(), counts.fold(), counts.fold()]);
+    // Three folds at once (the module's own timer may fold some of them first): each tally counted once.
+    await Promise.all([counts.fold(), counts.fold(), counts.fold()]);
     await counts.fold();
-    expect(folded.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
     expect(await countOf(imageId)).toBe(before + BigInt(expected));
     expect(await db.prisma.catalogImageLaunchTally.count({ where: { imageId } })).toBe(0);
   });

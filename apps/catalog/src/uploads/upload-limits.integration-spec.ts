@@ -13,6 +13,7 @@ import {
   serviceTestingModule,
   type TestDatabase,
   type TestRedisPrefix,
+  TestIdentities,
 } from '@imagemart/testing';
 import { CatalogModule } from '../catalog.module.js';
 import { catalogConfigSchema } from '../catalog.config.js';
@@ -52,6 +53,7 @@ beforeAll(async () => {
     SELLER_OPEN_UPLOAD_LIMIT: '2',
     SELLER_OPEN_UPLOAD_BYTES_LIMIT: String(BYTES_LIMIT),
     SELLER_PENDING_IMAGE_LIMIT: '3',
+    ...TestIdentities.shared().env('catalog'),
     UPLOAD_EXPIRY_MS: String(EXPIRY_MS),
     // Swept by the test, not by the timer.
     UPLOAD_EXPIRY_SWEEP_INTERVAL_MS: '86400000',

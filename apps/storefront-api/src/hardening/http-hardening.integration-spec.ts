@@ -9,6 +9,7 @@ import {
   createTestRedisPrefix,
   type TestDatabase,
   type TestRedisPrefix,
+  TestIdentities,
 } from '@imagemart/testing';
 import { createStorefrontApp } from '../storefront.app.js';
 import { storefrontConfigSchema } from '../storefront.config.js';
@@ -46,6 +47,7 @@ beforeAll(async () => {
     HTTP_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS),
     HTTP_KEEP_ALIVE_TIMEOUT_MS: String(KEEP_ALIVE_TIMEOUT_MS),
     RATE_LIMIT_METRICS_PER_MINUTE: String(METRICS_LIMIT),
+    ...TestIdentities.shared().env('storefront-api'),
   });
   app = await createStorefrontApp(config, createLogger({ service: 'storefront-api', level: 'silent' }));
   await app.listen({ port: 0, host: '127.0.0.1' });

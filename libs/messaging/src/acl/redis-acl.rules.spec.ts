@@ -67,16 +67,18 @@ describe('Redis ACL rules', () => {
         /\+@|\+(keys|scan|flushall|flushdb|config|acl|debug|monitor|client\|list)\b/,
       );
     }
-    // The gateway is answered by every service; the bundler-worker calls no one and is answered by no one.
+    // The gateway is answered by every service; the bundler-worker calls only the permission
+    // service (a signing key's revocation) and serves no one.
     const writesReplies = (caller: string) =>
       REDIS_ACL_PROCESSES.filter((p) =>
         redisAclDefinition('p', p).grants.some((g) => g.keys.includes(`%W~p:rpc:reply:${caller}:*`)),
       );
     expect(writesReplies('storefront-api')).toEqual(['permission', 'catalog', 'billing']);
-    expect(writesReplies('bundler-worker')).toEqual([]);
-    expect(
-      redisAclDefinition('p', 'bundler-worker').grants.some((g) => g.keys.some((k) => k.includes(':rpc:'))),
-    ).toBe(false);
+    expect(writesReplies('bundler-worker')).toEqual(['permission']);
+    const bundlerRpcKeys = redisAclDefinition('p', 'bundler-worker')
+      .grants.flatMap((g) => g.keys)
+      .filter((k) => k.includes(':rpc:'));
+    expect(bundlerRpcKeys.sort()).toEqual(['%RW~p:rpc:reply:bundler-worker:*', '%W~p:rpc:permission']);
   });
 
   it('writes a template with a password placeholder per user', () => {

@@ -74,7 +74,7 @@ export class CallerSigner implements AssertionMaker {
  * retried for days, so it bounds only how long a captured event could be put back (consumers are
  * idempotent by revision).
  */
-export const EVENT_ASSERTION_TTL_MS = 14 * 24 * 3600 * 1000;
+export const EVENT_ASSERTION_TTL_MS = 35 * 24 * 3600 * 1000;
 
 /** The assertion of a domain event job: issuer the producer, audience the queue, bound to the event id, type and payload. */
 export function eventAssertion(
