@@ -1,12 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  REDIS_ACL_PROCESSES,
-  redisAclTemplate,
-  redisPasswordVariable,
-  redisUserName,
-} from '@imagemart/messaging';
+import { redisAclTemplate, redisPasswordVariable } from '@imagemart/messaging';
+import { REDIS_ACL_PROCESSES, redisUserName } from '@imagemart/contracts';
 
 const read = (path: string) => readFileSync(fileURLToPath(new URL(`../${path}`, import.meta.url)), 'utf8');
 

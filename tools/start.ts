@@ -17,21 +17,23 @@ import pg from 'pg';
 import { z } from 'zod';
 import { baseConfigSchema, loadConfig } from '@imagemart/config';
 import { describeConnectionError, ensureDatabase, migrate } from '@imagemart/database';
+import { checkRedis, redisUrlWithUser, runMain, setRedisAclUser, StartupError } from '@imagemart/messaging';
 import {
-  checkRedis,
   formatTrustedKeys,
   generateIdentityKeyPair,
   parseServiceIdentity,
-  redisUrlWithUser,
   redisUserName,
-  runMain,
-  setRedisAclUser,
-  StartupError,
   type RedisAclProcess,
-} from '@imagemart/messaging';
+} from '@imagemart/contracts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const PROCESSES = ['permission', 'catalog', 'billing', 'bundler-worker', 'storefront-api'] as const satisfies readonly RedisAclProcess[];
+const PROCESSES = [
+  'permission',
+  'catalog',
+  'billing',
+  'bundler-worker',
+  'storefront-api',
+] as const satisfies readonly RedisAclProcess[];
 /** The passwords of the processes' Redis users, by user name: readable by this account only. */
 const REDIS_PASSWORDS_FILE = join(root, '.data/redis-users.json');
 
@@ -65,7 +67,10 @@ function serviceIdentities(): { trusted: string; keyOf: (name: (typeof PROCESSES
     const privateKey = readFileSync(file, 'utf8').trim();
     const identity = parseServiceIdentity(name, privateKey);
     privateKeys.set(name, privateKey);
-    publicKeys.push([name, createPublicKey(identity.privateKey).export({ type: 'spki', format: 'der' }).toString('base64')]);
+    publicKeys.push([
+      name,
+      createPublicKey(identity.privateKey).export({ type: 'spki', format: 'der' }).toString('base64'),
+    ]);
   }
   return { trusted: formatTrustedKeys(publicKeys), keyOf: (name) => privateKeys.get(name)! };
 }
@@ -83,12 +88,17 @@ async function countAdmins(databaseUrl: string): Promise<number> {
   }
 }
 
-async function waitForHealth(baseUrl: string, children: Map<string, ChildProcess>, timeoutMs: number): Promise<void> {
+async function waitForHealth(
+  baseUrl: string,
+  children: Map<string, ChildProcess>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     for (const [name, child] of children) {
-      if (child.exitCode !== null) throw new StartupError(`${name} exited with code ${child.exitCode}; see .data/logs/${name}.log`);
+      if (child.exitCode !== null)
+        throw new StartupError(`${name} exited with code ${child.exitCode}; see .data/logs/${name}.log`);
     }
     try {
       const res = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(5000) });
@@ -103,16 +113,25 @@ async function waitForHealth(baseUrl: string, children: Map<string, ChildProcess
     }
     await sleep(500);
   }
-  throw new StartupError(`the platform was not healthy within ${timeoutMs / 1000} s (still down: ${last}); see .data/logs/`);
+  throw new StartupError(
+    `the platform was not healthy within ${timeoutMs / 1000} s (still down: ${last}); see .data/logs/`,
+  );
 }
 
-async function api<T>(baseUrl: string, key: string, method: string, path: string, body?: unknown): Promise<T> {
+async function api<T>(
+  baseUrl: string,
+  key: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
   const res = await fetch(`${baseUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
-  if (!res.ok) throw new StartupError(`seeding failed: ${method} ${path} answered ${res.status} ${await res.text()}`);
+  if (!res.ok)
+    throw new StartupError(`seeding failed: ${method} ${path} answered ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
 
@@ -126,7 +145,9 @@ async function seedDemo(baseUrl: string, adminKey: string): Promise<void> {
       email: `${role}@demo.imagemart.local`,
       roles: [role],
     });
-    const issued = await api<{ key: string }>(baseUrl, adminKey, 'POST', `/v1/accounts/${account.id}/keys`, { name: 'demo' });
+    const issued = await api<{ key: string }>(baseUrl, adminKey, 'POST', `/v1/accounts/${account.id}/keys`, {
+      name: 'demo',
+    });
     keys[role] = issued.key;
     lines.push(`  ${role.padEnd(7)} ${account.id}  ${issued.key}`);
   }
@@ -142,7 +163,10 @@ async function seedDemo(baseUrl: string, adminKey: string): Promise<void> {
  * raw image in one part, and a public launch permission. The bundler-worker bundles and verifies
  * it; start-up waits (up to 30 s) until it is available and public.
  */
-async function publishDemoImage(baseUrl: string, sellerKey: string): Promise<{ imageId: string; name: string; state: string }> {
+async function publishDemoImage(
+  baseUrl: string,
+  sellerKey: string,
+): Promise<{ imageId: string; name: string; state: string }> {
   const listing = await api<{ listingId: string }>(baseUrl, sellerKey, 'POST', '/v1/listings', {
     title: 'ImageMart demo Linux',
     summary: 'A tiny demo image, bundled and verified on this machine at start-up.',
@@ -166,9 +190,14 @@ async function publishDemoImage(baseUrl: string, sellerKey: string): Promise<{ i
     headers: { authorization: `Bearer ${sellerKey}`, 'content-type': 'application/octet-stream' },
     body: raw,
   });
-  if (!put.ok) throw new StartupError(`seeding failed: uploading the demo image answered ${put.status} ${await put.text()}`);
+  if (!put.ok)
+    throw new StartupError(
+      `seeding failed: uploading the demo image answered ${put.status} ${await put.text()}`,
+    );
   await api(baseUrl, sellerKey, 'POST', `/v1/uploads/${upload.uploadId}/complete`);
-  await api(baseUrl, sellerKey, 'PATCH', `/v1/images/${upload.imageId}/launch-permission`, { add: [{ group: 'all' }] });
+  await api(baseUrl, sellerKey, 'PATCH', `/v1/images/${upload.imageId}/launch-permission`, {
+    add: [{ group: 'all' }],
+  });
   // Available once verified; public in the catalog once the permission service's event is in.
   let image = { state: 'pending', visibility: 'private' };
   for (
@@ -176,7 +205,12 @@ async function publishDemoImage(baseUrl: string, sellerKey: string): Promise<{ i
     (image.state === 'pending' || image.visibility !== 'public') && Date.now() < deadline;
     await sleep(250)
   ) {
-    image = await api<{ state: string; visibility: string }>(baseUrl, sellerKey, 'GET', `/v1/images/${upload.imageId}`);
+    image = await api<{ state: string; visibility: string }>(
+      baseUrl,
+      sellerKey,
+      'GET',
+      `/v1/images/${upload.imageId}`,
+    );
   }
   return { imageId: upload.imageId, name, state: `${image.state}, ${image.visibility}` };
 }
@@ -196,10 +230,17 @@ function readRedisPasswords(): Record<string, string> {
  * password kept in .data/redis-users.json (made on first use, mode 0600), and answers each
  * process's REDIS_URL signed in as its user. The default user is left as it is.
  */
-async function provisionRedisUsers(redisUrl: string, prefix: string): Promise<Record<RedisAclProcess, string>> {
+async function provisionRedisUsers(
+  redisUrl: string,
+  prefix: string,
+): Promise<Record<RedisAclProcess, string>> {
   const passwords = readRedisPasswords();
   const urls = {} as Record<RedisAclProcess, string>;
-  const admin = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const admin = new Redis(redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   try {
     await admin.connect();
     for (const name of PROCESSES) {
@@ -232,7 +273,10 @@ async function assertPortFree(port: number): Promise<void> {
     });
     socket.once('error', () => done(false));
   });
-  if (inUse) throw new StartupError(`port ${port} is in use (is ImageMart already running?): stop that process or set PORT.`);
+  if (inUse)
+    throw new StartupError(
+      `port ${port} is in use (is ImageMart already running?): stop that process or set PORT.`,
+    );
 }
 
 runMain('imagemart', async () => {
@@ -249,7 +293,11 @@ runMain('imagemart', async () => {
     }
     return migrate(config.DATABASE_URL, join(root, 'prisma/migrations'));
   })();
-  say(migrated.applied.length ? `Applied migrations: ${migrated.applied.join(', ')}` : 'Database is up to date.');
+  say(
+    migrated.applied.length
+      ? `Applied migrations: ${migrated.applied.join(', ')}`
+      : 'Database is up to date.',
+  );
 
   const fresh = (await countAdmins(config.DATABASE_URL)) === 0;
   const adminKey = fresh ? `imk_${randomBytes(32).toString('base64url')}` : undefined;
@@ -257,11 +305,16 @@ runMain('imagemart', async () => {
     // Said before anything can fail: the permission service makes this the admin's key as it
     // starts, and from then on it is the only way in.
     say('');
-    say('A fresh database: the first admin account gets this API key (shown this once; it is stored hashed):');
+    say(
+      'A fresh database: the first admin account gets this API key (shown this once; it is stored hashed):',
+    );
     say(`  ${adminKey}`);
   }
 
-  const redisUrls = config.START_REDIS_USERS === 'on' ? await provisionRedisUsers(config.REDIS_URL, config.REDIS_PREFIX) : undefined;
+  const redisUrls =
+    config.START_REDIS_USERS === 'on'
+      ? await provisionRedisUsers(config.REDIS_URL, config.REDIS_PREFIX)
+      : undefined;
 
   // Logs may hold ids and request details: readable by this user only (0700 directory, 0600 files),
   // also when they were made before with wider modes.
@@ -279,10 +332,14 @@ runMain('imagemart', async () => {
       ...(redisUrls ? { REDIS_URL: redisUrls[name] } : {}),
       ...(name === 'permission' && adminKey ? { ADMIN_BOOTSTRAP_KEY: adminKey } : {}),
     };
-    const child = spawn(process.execPath, ['--enable-source-maps', join(root, `dist/apps/${name}/src/main.js`)], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--enable-source-maps', join(root, `dist/apps/${name}/src/main.js`)],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const logFile = join(logDir, `${name}.log`);
     const file = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
     file.on('open', () => chmodSync(logFile, 0o600));
@@ -300,7 +357,8 @@ runMain('imagemart', async () => {
 
   const stopAll = async () => {
     stopping = true;
-    for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    for (const child of children.values())
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const running = [...children.values()].filter((c) => c.exitCode === null && c.signalCode === null);
     await Promise.all(running.map((c) => new Promise((done) => c.once('exit', done))));
   };

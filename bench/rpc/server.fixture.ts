@@ -9,7 +9,8 @@
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessagePattern } from '@nestjs/microservices';
-import { RedisStreamsServer, parseTrustedKeys } from '@imagemart/messaging';
+import { RedisStreamsServer } from '@imagemart/messaging';
+import { parseTrustedKeys } from '@imagemart/contracts';
 
 @Controller()
 class BenchHandler {
@@ -27,7 +28,9 @@ const app = await NestFactory.createMicroservice(BenchModule, {
     connection: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     prefix: process.env.PREFIX ?? 'bench',
     service: process.env.SERVICE ?? 'bench',
-    ...(process.env.SERVICE_TRUSTED_KEYS ? { trustedKeys: parseTrustedKeys(process.env.SERVICE_TRUSTED_KEYS) } : {}),
+    ...(process.env.SERVICE_TRUSTED_KEYS
+      ? { trustedKeys: parseTrustedKeys(process.env.SERVICE_TRUSTED_KEYS) }
+      : {}),
   }),
   logger: ['error', 'warn'],
 });

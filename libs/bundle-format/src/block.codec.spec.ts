@@ -85,7 +85,7 @@ describe('block compression', () => {
     expect(strong.length).toBeLessThan(fast.length);
   });
 
-  it('writes raw frames that standard decoders accept', async () => {
+  it('writes raw frames that standard decoders accept', () => {
     for (const data of [Buffer.alloc(0), Buffer.from('x'), randomBytes(300 * KiB)]) {
       const frame = rawZstdFrame(data);
       expect(zstdDecompressSync(frame).equals(data)).toBe(true);

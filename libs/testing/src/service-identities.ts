@@ -1,5 +1,7 @@
-import { allowedSenders, SIGNING_PROCESSES, type SigningProcess } from '@imagemart/contracts';
 import {
+  allowedSenders,
+  SIGNING_PROCESSES,
+  type SigningProcess,
   CallerSigner,
   eventAssertion,
   type AssertionMaker,
@@ -12,7 +14,7 @@ import {
   type AssertionClaims,
   type ServiceIdentity,
   type TrustedKeys,
-} from '@imagemart/messaging';
+} from '@imagemart/contracts';
 
 /**
  * A key pair for every signing process, made once per test process, as `npm start` makes them
@@ -51,7 +53,11 @@ export class TestIdentities {
 
   identity(process: SigningProcess): ServiceIdentity {
     let identity = this.identities.get(process);
-    if (!identity) this.identities.set(process, (identity = parseServiceIdentity(process, this.privateKeys.get(process)!)));
+    if (!identity)
+      this.identities.set(
+        process,
+        (identity = parseServiceIdentity(process, this.privateKeys.get(process)!)),
+      );
     return identity;
   }
 
@@ -85,7 +91,11 @@ export class TestIdentities {
   }
 
   /** A domain event job as `process`'s outbox relay would put it on `queue`: signed. */
-  signedEvent<J extends { id: string; type: string; payload: unknown }>(process: SigningProcess, job: J, queue: string): J & { assertion: string } {
+  signedEvent<J extends { id: string; type: string; payload: unknown }>(
+    process: SigningProcess,
+    job: J,
+    queue: string,
+  ): J & { assertion: string } {
     return { ...job, assertion: eventAssertion(this.identity(process), job, queue) };
   }
 

@@ -1,4 +1,4 @@
-import { redisAclRules, type RedisAclProcess } from '@imagemart/messaging';
+import { redisAclRules, type RedisAclProcess } from '@imagemart/contracts';
 import { createTestRedisUser, type TestRedisUser } from './test-redis.js';
 
 /**

@@ -34,7 +34,9 @@ export function createTestRedisPrefix(name = 'redis', url = testRedisUrl()): Tes
           cursor = next;
         } while (cursor !== '0');
         // Users made by createTestRedisUser, or by `npm start` run under this prefix.
-        const users = ((await redis.call('ACL', 'USERS')) as string[]).filter((u) => u.startsWith(`${prefix}.`));
+        const users = ((await redis.call('ACL', 'USERS')) as string[]).filter((u) =>
+          u.startsWith(`${prefix}.`),
+        );
         if (users.length > 0) await redis.call('ACL', 'DELUSER', ...users);
       } finally {
         redis.disconnect();

@@ -6,7 +6,8 @@ import {
   type SigningKeyInternalGetRequest,
   type SigningKeyView,
 } from '@imagemart/contracts';
-import { createRpcClient, sendRpc, type AssertionMaker, type RedisStreamsClient } from '@imagemart/messaging';
+import { createRpcClient, sendRpc, type RedisStreamsClient } from '@imagemart/messaging';
+import { type AssertionMaker } from '@imagemart/contracts';
 
 /** What the permission service says of a seller's signing key now. */
 export type SigningKeyStatus = 'active' | 'revoked' | 'unknown';
@@ -42,7 +43,11 @@ export class PermissionSigningKeyCheck implements SigningKeyCheck {
     }));
     const request: SigningKeyInternalGetRequest = { accountId, keyId };
     try {
-      const key = await sendRpc<SigningKeyView>(this.client, PermissionPattern.signingKeyInternalGet, request);
+      const key = await sendRpc<SigningKeyView>(
+        this.client,
+        PermissionPattern.signingKeyInternalGet,
+        request,
+      );
       return key.revokedAt === null ? 'active' : 'revoked';
     } catch (err) {
       if (isErrorBody(err) && err.code === ErrorCode.InvalidKeyPairNotFound) return 'unknown';

@@ -26,7 +26,7 @@ import {
   redisAclRules,
   redisUserName,
   type RedisAclProcess,
-} from './redis-acl.rules.js';
+} from '@imagemart/contracts';
 import { redisPasswordHash, redisPasswordVariable, redisUrlWithUser } from './redis-acl.users.js';
 
 @Controller()

@@ -8,7 +8,7 @@ import {
   redisAclDefinition,
   redisAclRules,
   redisUserName,
-} from './redis-acl.rules.js';
+} from '@imagemart/contracts';
 import { redisAclTemplate, redisPasswordVariable, redisUrlWithUser } from './redis-acl.users.js';
 
 describe('Redis ACL rules', () => {

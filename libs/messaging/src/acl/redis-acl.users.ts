@@ -6,7 +6,7 @@ import {
   redisAclRules,
   redisUserName,
   type RedisAclProcess,
-} from './redis-acl.rules.js';
+} from '@imagemart/contracts';
 
 /** `url` (a `redis://` or `rediss://` URL) signed in as `user` with `password`. */
 export function redisUrlWithUser(url: string, user: string, password: string): string {

@@ -13,7 +13,7 @@ import {
   type RedisStreamsClient,
 } from '../redis-streams/index.js';
 import { CallerVerifier } from './caller-assertions.js';
-import { AssertionRefused, payloadDigest } from './service-identity.js';
+import { AssertionRefused, payloadDigest } from '@imagemart/contracts';
 
 /**
  * Signed callers over the real transport and the real Redis: a service acts only on what a

@@ -1,12 +1,13 @@
 import type { BaseConfig } from '@imagemart/config';
 import type { SigningProcess } from '@imagemart/contracts';
-import { CallerSigner, eventAssertion } from './caller-assertions.js';
 import {
+  CallerSigner,
+  eventAssertion,
   IdentityConfigError,
   parseServiceIdentity,
   parseTrustedKeys,
   type TrustedKeys,
-} from './service-identity.js';
+} from '@imagemart/contracts';
 
 /** What a process needs to sign what it sends and to check what it receives. */
 export interface ProcessIdentity {
@@ -42,7 +43,8 @@ export function processIdentity(config: IdentitySettings, process: SigningProces
   const made = {
     signer: new CallerSigner(identity, config.CALLER_ASSERTION_TTL_MS),
     trustedKeys,
-    signEvent: (job: { id: string; type: string; payload: unknown }, queue: string) => eventAssertion(identity, job, queue),
+    signEvent: (job: { id: string; type: string; payload: unknown }, queue: string) =>
+      eventAssertion(identity, job, queue),
   };
   cache.set(config, made);
   return made;

@@ -1,29 +1,4 @@
-export {
-  ASSERTION_CLOCK_SKEW_MS,
-  CallerSigner,
-  type AssertionMaker,
-  CallerVerifier,
-  DEFAULT_ASSERTION_TTL_MS,
-  EVENT_ASSERTION_TTL_MS,
-  eventAssertion,
-  verifyEventAssertion,
-  type CallerVerifierOptions,
-  type ReceivedRequest,
-} from './caller-assertions.js';
+// The assertion format and its keys are contracts (libs/contracts: service-identity, caller-assertions);
+// what needs Redis or the process's settings is here.
+export { CallerVerifier, type CallerVerifierOptions, type ReceivedRequest } from './caller-assertions.js';
 export { processIdentity, type ProcessIdentity } from './identity.config.js';
-export {
-  AssertionRefused,
-  IdentityConfigError,
-  formatTrustedKeys,
-  generateIdentityKeyPair,
-  keyId,
-  parseServiceIdentity,
-  parseTrustedKeys,
-  payloadDigest,
-  readAssertion,
-  signAssertion,
-  type AssertionClaims,
-  type AssertionRefusal,
-  type ServiceIdentity,
-  type TrustedKeys,
-} from './service-identity.js';

@@ -11,7 +11,7 @@ import {
 import type { Redis } from 'ioredis';
 import { firstValueFrom } from 'rxjs';
 import { requestContext, rpcClientDuration } from '@imagemart/observability';
-import type { AssertionMaker } from '../identity/caller-assertions.js';
+import type { AssertionMaker } from '@imagemart/contracts';
 import { createRedis, logConnectionErrors, rpcCallerName, type RedisConnection } from './redis-streams.connection.js';
 import {
   encodeRequest,

@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { LoggerService } from '@nestjs/common';
-import { callerOfRedisUser } from '../acl/redis-acl.rules.js';
+import { callerOfRedisUser } from '@imagemart/contracts';
 
 /** How to reach Redis: a `redis://` URL or ioredis options. */
 export type RedisConnection = string | RedisOptions;

@@ -10,7 +10,7 @@ import {
 } from '@nestjs/microservices';
 import type { Redis } from 'ioredis';
 import { throwError, type Observable } from 'rxjs';
-import { allowedSenders, ErrorCode, type ErrorBody } from '@imagemart/contracts';
+import { AssertionRefused, allowedSenders, ErrorCode, type ErrorBody, type TrustedKeys } from '@imagemart/contracts';
 import {
   requestContext,
   requestIdsFromMetadata,
@@ -19,7 +19,7 @@ import {
   rpcServerDuration,
 } from '@imagemart/observability';
 import { CallerVerifier } from '../identity/caller-assertions.js';
-import { AssertionRefused, type TrustedKeys } from '../identity/service-identity.js';
+
 import { createRedis, logConnectionErrors, type RedisConnection } from './redis-streams.connection.js';
 import { RedisStreamsContext } from './redis-streams.context.js';
 import {

@@ -1,14 +1,15 @@
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import {
+  AssertionRefused,
   DOMAIN_EVENT_SCHEMAS,
+  verifyEventAssertion,
   type DomainEventJob,
   type DomainEventPayload,
   type DomainEventType,
   type EventQueue,
+  type TrustedKeys,
 } from '@imagemart/contracts';
 import { requestContext, rpcCallerRefused, type Logger } from '@imagemart/observability';
-import { verifyEventAssertion } from '../identity/caller-assertions.js';
-import { AssertionRefused, type TrustedKeys } from '../identity/service-identity.js';
 import { createWorker, type BullConnectionOptions } from '../bullmq/index.js';
 
 /** Applies one event. It must be idempotent: an event can arrive twice, or after a newer one. */

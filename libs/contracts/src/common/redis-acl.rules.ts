@@ -1,14 +1,9 @@
-import {
-  EVENT_ROUTES,
-  EventQueue,
-  INSTANCE_HOST_QUEUE,
-  QueueName,
-  RpcService,
-  apiKeyGenerationKey,
-  heartbeatKey,
-  platformKeysKey,
-  type DomainEventType,
-} from '@imagemart/contracts';
+import { platformKeysKey } from '../bundling/platform-keys.js';
+import { INSTANCE_HOST_QUEUE } from '../catalog/instances.jobs.js';
+import { EVENT_ROUTES, EventQueue, type DomainEventType } from '../events/domain-events.js';
+import { apiKeyGenerationKey } from '../permission/permission.patterns.js';
+import { QueueName, heartbeatKey } from './queues.js';
+import { RpcService } from './services.js';
 
 /**
  * Redis as a boundary: each process reaches Redis as its own ACL user, limited to the keys,

@@ -8,7 +8,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
-import { isSigningProcess, SIGNING_PROCESSES, type SigningProcess } from '@imagemart/contracts';
+import { isSigningProcess, SIGNING_PROCESSES, type SigningProcess } from './callers.js';
 
 /**
  * Service identities: each process signs what it sends on the message bus with its own Ed25519
