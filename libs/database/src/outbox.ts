@@ -105,7 +105,7 @@ export interface OutboxRelayOptions {
   cleanupIntervalMs?: number;
   logger?: OutboxLogger;
   /** Signs each job for the queue it goes to (the producing service's identity: docs/messaging.md, "Signed events"). */
-  sign?: (job: DomainEventJob, queue: string) => string;
+  sign?: (job: DomainEventJob, queue: string) => string | undefined;
 }
 
 export interface RelayResult {
@@ -157,7 +157,8 @@ export class OutboxRelay {
   /** The job of a row for one queue, signed when the relay signs. */
   private job(row: OutboxRow, queue: string): DomainEventJob {
     const job = toJob(row);
-    return this.options.sign ? { ...job, assertion: this.options.sign(job, queue) } : job;
+    const assertion = this.options.sign?.(job, queue);
+    return assertion ? { ...job, assertion } : job;
   }
 
   /** Polls until {@link stop}; a full batch is followed at once by the next one. */

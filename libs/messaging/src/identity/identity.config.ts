@@ -2,6 +2,7 @@ import type { BaseConfig } from '@imagemart/config';
 import type { SigningProcess } from '@imagemart/contracts';
 import {
   CallerSigner,
+  EventQueue,
   eventAssertion,
   IdentityConfigError,
   parseServiceIdentity,
@@ -13,8 +14,11 @@ import {
 export interface ProcessIdentity {
   signer: CallerSigner;
   trustedKeys: TrustedKeys;
-  /** Signs a domain event job for a queue (the outbox relay's). */
-  signEvent: (job: { id: string; type: string; payload: unknown }, queue: string) => string;
+  /**
+   * Signs a domain event job for one of the event queues (the outbox relay's); undefined for a
+   * work queue (a host job the service gives itself), whose consumer checks no assertion.
+   */
+  signEvent: (job: { id: string; type: string; payload: unknown }, queue: string) => string | undefined;
 }
 
 type IdentitySettings = Pick<
@@ -23,6 +27,7 @@ type IdentitySettings = Pick<
 >;
 
 const cache = new WeakMap<object, ProcessIdentity>();
+const EVENT_QUEUES = new Set<string>(Object.values(EventQueue));
 
 /**
  * The process's identity from its settings, read once per settings object. Both settings are
@@ -44,7 +49,7 @@ export function processIdentity(config: IdentitySettings, process: SigningProces
     signer: new CallerSigner(identity, config.CALLER_ASSERTION_TTL_MS),
     trustedKeys,
     signEvent: (job: { id: string; type: string; payload: unknown }, queue: string) =>
-      eventAssertion(identity, job, queue),
+      EVENT_QUEUES.has(queue) ? eventAssertion(identity, job, queue) : undefined,
   };
   cache.set(config, made);
   return made;
