@@ -50,7 +50,7 @@ export async function run(): Promise<Record<string, number | string>> {
         PREFIX: prefix,
         SERVICE: 'catalog',
         PATTERN: 'catalog.image.get',
-        SERVICE_TRUSTED_KEYS: ids.trustedKeysSetting,
+        SERVICE_IDENTITY_KEY: ids.env('catalog').SERVICE_IDENTITY_KEY,
       }),
     );
     const signedClient = createRpcClient('catalog', { connection: url, prefix, timeoutMs: 10_000, signer: ids.signer('storefront-api') });

@@ -1,15 +1,15 @@
 /**
  * `npx tsx tools/service-identities.ts >> .env`: a new signing identity for every process, as the
- * lines docker-compose.yml reads (SERVICE_IDENTITY_KEY_<PROCESS> and SERVICE_TRUSTED_KEYS; see
- * docs/messaging.md, "Signed callers"). The private keys are secrets: keep the file to yourself.
+ * lines docker-compose.yml reads (SERVICE_IDENTITY_KEY_<PROCESS>, its secret, and
+ * SERVICE_CALLER_KEYS_<PROCESS>, its keys for the others; see docs/messaging.md, "Signed callers").
+ * Both are secrets: keep the file to yourself.
  */
-import { formatTrustedKeys, generateIdentityKeyPair } from '@imagemart/contracts';
+import { callerKeysSetting, generateIdentitySecret, type SigningProcess } from '@imagemart/contracts';
 
 const processes = ['storefront-api', 'catalog', 'billing', 'permission', 'bundler-worker'] as const;
-const pairs = processes.map((name) => [name, generateIdentityKeyPair()] as const);
-for (const [name, pair] of pairs) {
-  process.stdout.write(`SERVICE_IDENTITY_KEY_${name.toUpperCase().replace(/-/g, '_')}=${pair.privateKey}\n`);
+const secrets = new Map<SigningProcess, string>(processes.map((name) => [name, generateIdentitySecret()]));
+for (const name of processes) {
+  const variable = name.toUpperCase().replace(/-/g, '_');
+  process.stdout.write(`SERVICE_IDENTITY_KEY_${variable}=${secrets.get(name)}\n`);
+  process.stdout.write(`SERVICE_CALLER_KEYS_${variable}=${callerKeysSetting(name, secrets)}\n`);
 }
-process.stdout.write(
-  `SERVICE_TRUSTED_KEYS=${formatTrustedKeys(pairs.map(([name, pair]) => [name, pair.publicKey] as const))}\n`,
-);

@@ -6,7 +6,7 @@
  * Ctrl+C stops everything.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -19,9 +19,8 @@ import { baseConfigSchema, loadConfig } from '@imagemart/config';
 import { describeConnectionError, ensureDatabase, migrate } from '@imagemart/database';
 import { checkRedis, redisUrlWithUser, runMain, setRedisAclUser, StartupError } from '@imagemart/messaging';
 import {
-  formatTrustedKeys,
-  generateIdentityKeyPair,
-  parseServiceIdentity,
+  callerKeysSetting,
+  generateIdentitySecret,
   redisUserName,
   type RedisAclProcess,
 } from '@imagemart/contracts';
@@ -52,27 +51,26 @@ const configSchema = baseConfigSchema.extend({
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /**
- * Each process's signing identity (docs/messaging.md, "Signed callers"): a key pair per process,
+ * Each process's signing identity (docs/messaging.md, "Signed callers"): a secret per process,
  * made on the first start and kept under .data/identity/ (readable by this user only); every
- * process is given its own private key and everyone's public keys.
+ * process is given its own secret and its keys for the others (derived from their secrets).
  */
-function serviceIdentities(): { trusted: string; keyOf: (name: (typeof PROCESSES)[number]) => string } {
+function serviceIdentities(): (name: (typeof PROCESSES)[number]) => {
+  SERVICE_IDENTITY_KEY: string;
+  SERVICE_CALLER_KEYS: string;
+} {
   const dir = join(root, '.data/identity');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const privateKeys = new Map<string, string>();
-  const publicKeys: [(typeof PROCESSES)[number], string][] = [];
+  const secrets = new Map<(typeof PROCESSES)[number], string>();
   for (const name of PROCESSES) {
-    const file = join(dir, `${name}.key`);
-    if (!existsSync(file)) writeFileSync(file, `${generateIdentityKeyPair().privateKey}\n`, { mode: 0o600 });
-    const privateKey = readFileSync(file, 'utf8').trim();
-    const identity = parseServiceIdentity(name, privateKey);
-    privateKeys.set(name, privateKey);
-    publicKeys.push([
-      name,
-      createPublicKey(identity.privateKey).export({ type: 'spki', format: 'der' }).toString('base64'),
-    ]);
+    const file = join(dir, `${name}.secret`);
+    if (!existsSync(file)) writeFileSync(file, `${generateIdentitySecret()}\n`, { mode: 0o600 });
+    secrets.set(name, readFileSync(file, 'utf8').trim());
   }
-  return { trusted: formatTrustedKeys(publicKeys), keyOf: (name) => privateKeys.get(name)! };
+  return (name) => ({
+    SERVICE_IDENTITY_KEY: secrets.get(name)!,
+    SERVICE_CALLER_KEYS: callerKeysSetting(name, secrets),
+  });
 }
 
 async function countAdmins(databaseUrl: string): Promise<number> {
@@ -327,8 +325,7 @@ runMain('imagemart', async () => {
   for (const name of PROCESSES) {
     const env = {
       ...process.env,
-      SERVICE_IDENTITY_KEY: identities.keyOf(name),
-      SERVICE_TRUSTED_KEYS: identities.trusted,
+      ...identities(name),
       ...(redisUrls ? { REDIS_URL: redisUrls[name] } : {}),
       ...(name === 'permission' && adminKey ? { ADMIN_BOOTSTRAP_KEY: adminKey } : {}),
     };

@@ -97,7 +97,6 @@ export class Platform {
       RPC_TIMEOUT_MS: '2000',
       // The suites register many image records that never get a bundle; the limit has its own test.
       SELLER_PENDING_IMAGE_LIMIT: '10000',
-      SERVICE_TRUSTED_KEYS: TestIdentities.shared().trustedKeysSetting,
       ...extraEnv,
     };
     for (const p of PROCESS_NAMES) platform.startProcess(p);
@@ -111,7 +110,7 @@ export class Platform {
   }
 
   startProcess(name: ProcessName): RunningProcess {
-    const identity = { SERVICE_IDENTITY_KEY: TestIdentities.shared().env(name).SERVICE_IDENTITY_KEY };
+    const identity = TestIdentities.shared().env(name);
     const proc = spawnNode(name, `dist/apps/${name}/src/main.js`, { ...this.env, ...identity, ...this.processEnv[name] });
     this.processes.set(name, proc);
     return proc;

@@ -371,7 +371,7 @@ describe('listing prices from billing', () => {
           connection: redis.url,
           prefix: redis.prefix,
           service: 'billing',
-          trustedKeys: TestIdentities.shared().trustedKeys(),
+          trustedKeys: TestIdentities.shared().trustedKeys('billing'),
         }),
         logger: false,
       });

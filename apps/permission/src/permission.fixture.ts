@@ -89,7 +89,7 @@ export async function startUpstreamStandIns(redisUrl: string, prefix: string, st
     ['billing', BillingModule],
   ] as const) {
     const app = await NestFactory.createMicroservice(module, {
-      strategy: new RedisStreamsServer({ connection: redisUrl, prefix, service, trustedKeys: TestIdentities.shared().trustedKeys() }),
+      strategy: new RedisStreamsServer({ connection: redisUrl, prefix, service, trustedKeys: TestIdentities.shared().trustedKeys(service) }),
       logger: ['error'],
     });
     await app.listen();

@@ -38,16 +38,13 @@ export const baseConfigSchema = z.object({
    */
   OUTBOX_RELAY_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(100),
   /**
-   * This process's Ed25519 private key (PKCS#8 PEM, or base64 of its DER), which signs the caller
-   * assertion of every request it sends (docs/messaging.md, "Signed callers"). `npm start`
-   * generates one per process.
+   * This process's own secret (base64 of 32 random bytes; `new,old` while rotating): the keys the
+   * other processes sign with for it are derived from it (docs/messaging.md, "Signed callers").
+   * `npm start` makes one per process.
    */
   SERVICE_IDENTITY_KEY: z.string().min(1).optional(),
-  /**
-   * The public keys of every process whose requests this one accepts: `process=<base64 SPKI DER>`
-   * entries separated by commas; a process listed twice (old and new key) during a rotation.
-   */
-  SERVICE_TRUSTED_KEYS: z.string().min(1).optional(),
+  /** The keys this process signs with, one per receiver: `receiver=<base64 key>` entries separated by commas. */
+  SERVICE_CALLER_KEYS: z.string().min(1).optional(),
   /** How long a caller assertion is valid; longer than any call waits (RPC_TIMEOUT_MS). */
   CALLER_ASSERTION_TTL_MS: z.coerce.number().int().min(1000).max(60_000).default(30_000),
 });

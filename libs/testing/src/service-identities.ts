@@ -1,63 +1,55 @@
 import {
   allowedSenders,
-  SIGNING_PROCESSES,
-  type SigningProcess,
+  callerKeysSetting,
   CallerSigner,
   eventAssertion,
-  type AssertionMaker,
-  formatTrustedKeys,
-  generateIdentityKeyPair,
+  generateIdentitySecret,
   parseServiceIdentity,
-  parseTrustedKeys,
   payloadDigest,
   signAssertion,
+  SIGNING_PROCESSES,
+  trustedKeysOf,
   type AssertionClaims,
+  type AssertionMaker,
   type ServiceIdentity,
+  type SigningProcess,
   type TrustedKeys,
 } from '@imagemart/contracts';
 
 /**
- * A key pair for every signing process, made once per test process, as `npm start` makes them
- * for a deployment: services under test get their own identity and trust all of them, and a test
- * sends as the process it plays (`signer('storefront-api')` for the gateway, `signer('operator')`
- * for an operator's tool).
+ * A secret for every signing process, made once per test process, as `npm start` makes them for a
+ * deployment, and each process's keys for the others: services under test get their own identity,
+ * and a test sends as the process it plays (`signer('storefront-api')` for the gateway,
+ * `signer('operator')` for an operator's tool).
  */
 export class TestIdentities {
   private static instance?: TestIdentities;
-  private readonly privateKeys = new Map<SigningProcess, string>();
-  private readonly publicKeys = new Map<SigningProcess, string>();
-  readonly trustedKeysSetting: string;
+  private readonly secrets = new Map<SigningProcess, string>();
+  private readonly identities = new Map<SigningProcess, ServiceIdentity>();
 
   private constructor() {
-    for (const process of SIGNING_PROCESSES) {
-      const pair = generateIdentityKeyPair();
-      this.privateKeys.set(process, pair.privateKey);
-      this.publicKeys.set(process, pair.publicKey);
-    }
-    this.trustedKeysSetting = formatTrustedKeys(this.publicKeys.entries());
+    for (const process of SIGNING_PROCESSES) this.secrets.set(process, generateIdentitySecret());
   }
 
   static shared(): TestIdentities {
     return (this.instance ??= new TestIdentities());
   }
 
-  /** The settings a process under test needs: its own key and everyone's public keys. */
-  env(process: SigningProcess): { SERVICE_IDENTITY_KEY: string; SERVICE_TRUSTED_KEYS: string } {
+  /** The settings a process under test needs: its own secret and its keys for every receiver. */
+  env(process: SigningProcess): { SERVICE_IDENTITY_KEY: string; SERVICE_CALLER_KEYS: string } {
     return {
-      SERVICE_IDENTITY_KEY: this.privateKeys.get(process)!,
-      SERVICE_TRUSTED_KEYS: this.trustedKeysSetting,
+      SERVICE_IDENTITY_KEY: this.secrets.get(process)!,
+      SERVICE_CALLER_KEYS: callerKeysSetting(process, this.secrets),
     };
   }
 
-  private readonly identities = new Map<SigningProcess, ServiceIdentity>();
-
   identity(process: SigningProcess): ServiceIdentity {
     let identity = this.identities.get(process);
-    if (!identity)
-      this.identities.set(
-        process,
-        (identity = parseServiceIdentity(process, this.privateKeys.get(process)!)),
-      );
+    if (!identity) {
+      const env = this.env(process);
+      identity = parseServiceIdentity(process, env.SERVICE_IDENTITY_KEY, env.SERVICE_CALLER_KEYS);
+      this.identities.set(process, identity);
+    }
     return identity;
   }
 
@@ -81,7 +73,7 @@ export class TestIdentities {
     };
   }
 
-  /** An assertion with claims of the test's choosing (an expired one, say), signed by `process`'s real key. */
+  /** An assertion with claims of the test's choosing (an expired one, say), made with `process`'s real key. */
   signClaims(
     process: SigningProcess,
     claims: Omit<AssertionClaims, 'iss' | 'dig'> & { dataJson: string },
@@ -99,12 +91,8 @@ export class TestIdentities {
     return { ...job, assertion: eventAssertion(this.identity(process), job, queue) };
   }
 
-  trustedKeys(): TrustedKeys {
-    return parseTrustedKeys(this.trustedKeysSetting);
-  }
-
-  /** The public key setting of one process (base64 SPKI DER). */
-  publicKey(process: SigningProcess): string {
-    return this.publicKeys.get(process)!;
+  /** What `receiver` accepts: every process's key for it. */
+  trustedKeys(receiver: SigningProcess): TrustedKeys {
+    return trustedKeysOf(this.identity(receiver));
   }
 }

@@ -54,7 +54,7 @@ export async function startBillingTestEnv(options: BillingTestEnvOptions): Promi
   const connection = { connection: options.redisUrl, prefix: options.prefix };
   const ids = TestIdentities.shared();
   const catalog = await NestFactory.createMicroservice(StandInCatalogModule, {
-    strategy: new RedisStreamsServer({ ...connection, service: 'catalog', trustedKeys: ids.trustedKeys() }),
+    strategy: new RedisStreamsServer({ ...connection, service: 'catalog', trustedKeys: ids.trustedKeys('catalog') }),
     logger: ['error'],
   });
   await catalog.listen();
@@ -75,7 +75,7 @@ export async function startBillingTestEnv(options: BillingTestEnvOptions): Promi
   let billing: RedisStreamsClient | undefined;
   if (options.serveBilling) {
     server = moduleRef.createNestMicroservice({
-      strategy: new RedisStreamsServer({ ...connection, service: 'billing', trustedKeys: ids.trustedKeys() }),
+      strategy: new RedisStreamsServer({ ...connection, service: 'billing', trustedKeys: ids.trustedKeys('billing') }),
     });
     await server.listen();
     billing = createRpcClient('billing', { ...connection, timeoutMs: 5000, signer: ids.asAllowedSender() });

@@ -154,13 +154,13 @@ beforeAll(async () => {
     ...TestIdentities.shared().env('catalog'),
   });
   store = await createObjectStore({ driver: 'fs', root: storeDir });
-  for (const service of ['permission', 'billing']) {
+  for (const service of ['permission', 'billing'] as const) {
     const app = await NestFactory.createMicroservice(UpstreamStandInModule, {
       strategy: new RedisStreamsServer({
         connection: redis.url,
         prefix: redis.prefix,
         service,
-        trustedKeys: TestIdentities.shared().trustedKeys(),
+        trustedKeys: TestIdentities.shared().trustedKeys(service),
       }),
       logger: false,
     });

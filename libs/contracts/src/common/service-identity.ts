@@ -1,122 +1,153 @@
 import { Buffer } from 'node:buffer';
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { EventQueue } from '../events/domain-events.js';
 import { isSigningProcess, SIGNING_PROCESSES, type SigningProcess } from './callers.js';
 
 /**
- * Service identities: each process signs what it sends on the message bus with its own Ed25519
- * key, and every receiver holds the public keys of all processes (docs/messaging.md, "Signed
- * callers"). Asymmetric keys, so that a receiver cannot make assertions in another's name.
+ * Service identities (docs/messaging.md, "Signed callers"). Assertions are HMAC-SHA256 under
+ * pairwise keys: each process holds one secret of its own; the key a sender signs with for a
+ * receiver is derived from the receiver's secret and the sender's name,
+ * `HMAC(secret_receiver, "imagemart caller key v1|" + sender + "|" + receiver)`. A receiver derives
+ * every sender's key from its own secret (no configuration of others' keys); a sender is given the
+ * keys for the receivers it sends to. So a sender's keys sign only as that sender, and a receiver's
+ * secret makes only messages to itself: neither can speak for another process to a third.
  */
 
-/** A process's own signing key. */
-export interface ServiceIdentity {
-  process: SigningProcess;
-  /** The key id: the first 16 hex digits of SHA-256 over the public key's DER. */
+/** The key a process signs with for one receiver, and its id (first 16 hex digits of its SHA-256). */
+export interface CallerKey {
   kid: string;
-  privateKey: KeyObject;
+  key: Buffer;
 }
 
-/** The public keys a receiver trusts: process → key id → key. Several per process while rotating. */
-export type TrustedKeys = ReadonlyMap<SigningProcess, ReadonlyMap<string, KeyObject>>;
+/** A process's own identity: its name, its secrets (the first is current; more while rotating) and its keys for each receiver. */
+export interface ServiceIdentity {
+  process: SigningProcess;
+  secrets: Buffer[];
+  /** Receiver → the key this process signs with for it. */
+  callerKeys: ReadonlyMap<SigningProcess, CallerKey>;
+}
+
+/** The keys a receiver accepts: sender → key id → key (two per sender while the receiver rotates its secret). */
+export type TrustedKeys = ReadonlyMap<SigningProcess, ReadonlyMap<string, Buffer>>;
 
 export class IdentityConfigError extends Error {
   override readonly name = 'IdentityConfigError';
 }
 
-export function keyId(publicKey: KeyObject): string {
-  return createHash('sha256')
-    .update(publicKey.export({ type: 'spki', format: 'der' }))
-    .digest('hex')
-    .slice(0, 16);
+export function keyId(key: Buffer): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
-/** Reads `SERVICE_IDENTITY_KEY`: a PKCS#8 PEM, or the base64 of its DER (one line, for env files). */
-export function parseServiceIdentity(process: SigningProcess, text: string): ServiceIdentity {
-  let privateKey: KeyObject;
-  try {
-    privateKey = text.includes('-----BEGIN')
-      ? createPrivateKey(text)
-      : createPrivateKey({ key: Buffer.from(text.trim(), 'base64'), format: 'der', type: 'pkcs8' });
-  } catch (err) {
+/** The key `sender` signs with for `receiver`, from the receiver's secret. */
+export function deriveCallerKey(
+  receiverSecret: Buffer,
+  sender: SigningProcess,
+  receiver: SigningProcess,
+): Buffer {
+  return createHmac('sha256', receiverSecret)
+    .update(`imagemart caller key v1|${sender}|${receiver}`)
+    .digest();
+}
+
+/** A new secret, as `SERVICE_IDENTITY_KEY` holds it (base64 of 32 random bytes). */
+export function generateIdentitySecret(): string {
+  return randomBytes(32).toString('base64');
+}
+
+function parseSecrets(text: string): Buffer[] {
+  const secrets = text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((s) => Buffer.from(s, 'base64'));
+  if (secrets.length === 0 || secrets.some((s) => s.length < 32)) {
     throw new IdentityConfigError(
-      `SERVICE_IDENTITY_KEY is not a readable private key: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
+      'SERVICE_IDENTITY_KEY must be the base64 of 32 or more random bytes (comma-separated while rotating)',
     );
   }
-  if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new IdentityConfigError(
-      `SERVICE_IDENTITY_KEY must be an Ed25519 key, not ${privateKey.asymmetricKeyType}`,
-    );
-  }
-  return { process, kid: keyId(createPublicKey(privateKey)), privateKey };
+  return secrets;
 }
 
 /**
- * Reads `SERVICE_TRUSTED_KEYS`: entries `process=<base64 SPKI DER>` separated by commas or white
- * space. A process may appear more than once (its old and new key, during a rotation).
+ * Reads `SERVICE_CALLER_KEYS`: `receiver=<base64 key>` entries separated by commas or white space,
+ * the keys this process signs with for each receiver.
  */
-export function parseTrustedKeys(text: string): TrustedKeys {
-  const trusted = new Map<SigningProcess, Map<string, KeyObject>>();
+export function parseCallerKeys(text: string): Map<SigningProcess, CallerKey> {
+  const keys = new Map<SigningProcess, CallerKey>();
   for (const entry of text.split(/[\s,]+/).filter(Boolean)) {
     const eq = entry.indexOf('=');
     const name = entry.slice(0, eq);
-    if (eq < 1 || !isSigningProcess(name)) {
+    const key = Buffer.from(entry.slice(eq + 1), 'base64');
+    if (eq < 1 || !isSigningProcess(name) || key.length < 32) {
       throw new IdentityConfigError(
-        `SERVICE_TRUSTED_KEYS: "${entry.slice(0, 40)}" is not process=<base64 public key> (processes: ${SIGNING_PROCESSES.join(', ')})`,
+        `SERVICE_CALLER_KEYS: "${entry.slice(0, 24)}…" is not receiver=<base64 key of 32 bytes> (processes: ${SIGNING_PROCESSES.join(', ')})`,
       );
     }
-    let key: KeyObject;
-    try {
-      key = createPublicKey({ key: Buffer.from(entry.slice(eq + 1), 'base64'), format: 'der', type: 'spki' });
-    } catch (err) {
-      throw new IdentityConfigError(`SERVICE_TRUSTED_KEYS: the key of ${name} is not readable`, {
-        cause: err,
-      });
+    keys.set(name, { kid: keyId(key), key });
+  }
+  return keys;
+}
+
+/** `SERVICE_CALLER_KEYS` for these keys. */
+export function formatCallerKeys(keys: Iterable<readonly [SigningProcess, Buffer]>): string {
+  return [...keys].map(([receiver, key]) => `${receiver}=${key.toString('base64')}`).join(',');
+}
+
+/** Every process's secret → the `SERVICE_CALLER_KEYS` of `sender` (what `npm start` and the compose generator give it). */
+export function callerKeysSetting(
+  sender: SigningProcess,
+  secrets: ReadonlyMap<SigningProcess, string>,
+): string {
+  return formatCallerKeys(
+    [...secrets].map(
+      ([receiver, secret]) => [receiver, deriveCallerKey(parseSecrets(secret)[0], sender, receiver)] as const,
+    ),
+  );
+}
+
+export function parseServiceIdentity(
+  process: SigningProcess,
+  secretText: string,
+  callerKeysText = '',
+): ServiceIdentity {
+  return { process, secrets: parseSecrets(secretText), callerKeys: parseCallerKeys(callerKeysText) };
+}
+
+/** What a receiver accepts: every sender's key derived from each of its secrets. */
+export function trustedKeysOf(identity: Pick<ServiceIdentity, 'process' | 'secrets'>): TrustedKeys {
+  const trusted = new Map<SigningProcess, Map<string, Buffer>>();
+  for (const sender of SIGNING_PROCESSES) {
+    const keys = new Map<string, Buffer>();
+    for (const secret of identity.secrets) {
+      const key = deriveCallerKey(secret, sender, identity.process);
+      keys.set(keyId(key), key);
     }
-    if (key.asymmetricKeyType !== 'ed25519')
-      throw new IdentityConfigError(`SERVICE_TRUSTED_KEYS: the key of ${name} is not Ed25519`);
-    let keys = trusted.get(name);
-    if (!keys) trusted.set(name, (keys = new Map<string, KeyObject>()));
-    keys.set(keyId(key), key);
+    trusted.set(sender, keys);
   }
   return trusted;
 }
 
-/** A new key pair, as the two settings hold them (base64 DER). */
-export function generateIdentityKeyPair(): { privateKey: string; publicKey: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return {
-    privateKey: privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64'),
-    publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+/** The receiving process of an assertion's audience: a service, or the consumer of an event queue. */
+export function receiverOf(audience: string): SigningProcess | undefined {
+  const consumer: Record<string, SigningProcess> = {
+    [EventQueue.catalog]: 'catalog',
+    [EventQueue.permission]: 'permission',
+    [EventQueue.billing]: 'billing',
+    [EventQueue.bundling]: 'bundler-worker',
   };
-}
-
-/** `SERVICE_TRUSTED_KEYS` for these public keys. */
-export function formatTrustedKeys(publicKeys: Iterable<readonly [SigningProcess, string]>): string {
-  return [...publicKeys].map(([process, key]) => `${process}=${key}`).join(',');
+  return consumer[audience] ?? (isSigningProcess(audience) ? audience : undefined);
 }
 
 /** What an assertion says. Short names: it travels with every request. */
 export interface AssertionClaims {
   /** The sending process. */
   iss: SigningProcess;
-  /** The receiving service. */
+  /** The receiving service, or the event queue. */
   aud: string;
-  /** The message id of the request: unique per request, the replay key. */
+  /** The message id of the request (the event id): unique per message, the replay key. */
   rid: string;
-  /** The pattern. */
+  /** The pattern (the event type). */
   pat: string;
-  /** base64url SHA-256 of the request's `data` field exactly as sent. */
+  /** base64url SHA-256 of the request's `data` field exactly as sent (an event's payload). */
   dig: string;
   /** The account a person's request is made for (the payload's `caller.accountId`), if any. */
   sub?: string;
@@ -131,10 +162,16 @@ export function payloadDigest(dataJson: string): string {
   return createHash('sha256').update(dataJson).digest('base64url');
 }
 
-/** `v1.<kid>.<claims base64url>.<signature base64url>`; the signature covers everything before it. */
+/** `v1.<kid>.<claims base64url>.<HMAC base64url>`; the MAC covers everything before it. */
 export function signAssertion(identity: ServiceIdentity, claims: AssertionClaims): string {
-  const signed = `${ASSERTION_VERSION}.${identity.kid}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
-  return `${signed}.${sign(null, Buffer.from(signed), identity.privateKey).toString('base64url')}`;
+  const receiver = receiverOf(claims.aud);
+  const key = receiver && identity.callerKeys.get(receiver);
+  if (!key)
+    throw new IdentityConfigError(
+      `${identity.process} has no caller key for ${claims.aud} (SERVICE_CALLER_KEYS)`,
+    );
+  const signed = `${ASSERTION_VERSION}.${key.kid}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${signed}.${createHmac('sha256', key.key).update(signed).digest('base64url')}`;
 }
 
 export type AssertionRefusal =
@@ -164,15 +201,15 @@ export class AssertionRefused extends Error {
 }
 
 /**
- * Checks an assertion's form, key and signature, and returns its claims. What the claims must
- * match (audience, pattern, payload, time, sender policy, replay) is the verifier's.
+ * Checks an assertion's form, key and MAC, and returns its claims. What the claims must match
+ * (audience, pattern, payload, time, sender policy, replay) is the verifier's.
  */
 export function readAssertion(token: string | undefined, trusted: TrustedKeys): AssertionClaims {
   if (!token) throw new AssertionRefused('missing');
   const parts = token.split('.');
   if (parts.length !== 4 || parts[0] !== ASSERTION_VERSION || token.length > 4096)
     throw new AssertionRefused('malformed');
-  const [, kid, body, signature] = parts as [string, string, string, string];
+  const [, kid, body, mac] = parts as [string, string, string, string];
   let claims: AssertionClaims;
   try {
     claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as AssertionClaims;
@@ -182,13 +219,10 @@ export function readAssertion(token: string | undefined, trusted: TrustedKeys): 
   if (!isClaims(claims)) throw new AssertionRefused('malformed');
   const key = trusted.get(claims.iss)?.get(kid);
   if (!key) throw new AssertionRefused('unknown-key', claims.iss);
-  const ok = verify(
-    null,
-    Buffer.from(`${ASSERTION_VERSION}.${kid}.${body}`),
-    key,
-    Buffer.from(signature, 'base64url'),
-  );
-  if (!ok) throw new AssertionRefused('bad-signature', claims.iss);
+  const expected = createHmac('sha256', key).update(`${ASSERTION_VERSION}.${kid}.${body}`).digest();
+  const given = Buffer.from(mac, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    throw new AssertionRefused('bad-signature', claims.iss);
   return claims;
 }
 

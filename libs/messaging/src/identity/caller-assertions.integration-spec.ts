@@ -73,7 +73,7 @@ beforeAll(async () => {
       connection: redis.url,
       prefix: redis.prefix,
       service: 'permission',
-      trustedKeys: ids.trustedKeys(),
+      trustedKeys: ids.trustedKeys('permission'),
     }),
     logger: false,
   });
@@ -183,7 +183,7 @@ describe('CallerVerifier', () => {
     try {
       const verifier = new CallerVerifier({
         service: 'permission',
-        trusted: ids.trustedKeys(),
+        trusted: ids.trustedKeys('permission'),
         redis: conn,
         prefix: redis.prefix,
       });
@@ -239,7 +239,7 @@ describe('a service whose handler no process may send to', () => {
         connection: redis.url,
         prefix: redis.prefix,
         service: 'permission',
-        trustedKeys: ids.trustedKeys(),
+        trustedKeys: ids.trustedKeys('permission'),
       }),
       logger: false,
     });

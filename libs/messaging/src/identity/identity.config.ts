@@ -6,7 +6,7 @@ import {
   eventAssertion,
   IdentityConfigError,
   parseServiceIdentity,
-  parseTrustedKeys,
+  trustedKeysOf,
   type TrustedKeys,
 } from '@imagemart/contracts';
 
@@ -23,7 +23,7 @@ export interface ProcessIdentity {
 
 type IdentitySettings = Pick<
   BaseConfig,
-  'SERVICE_IDENTITY_KEY' | 'SERVICE_TRUSTED_KEYS' | 'CALLER_ASSERTION_TTL_MS'
+  'SERVICE_IDENTITY_KEY' | 'SERVICE_CALLER_KEYS' | 'CALLER_ASSERTION_TTL_MS'
 >;
 
 const cache = new WeakMap<object, ProcessIdentity>();
@@ -37,14 +37,14 @@ const EVENT_QUEUES = new Set<string>(Object.values(EventQueue));
 export function processIdentity(config: IdentitySettings, process: SigningProcess): ProcessIdentity {
   const known = cache.get(config);
   if (known && known.signer.process === process) return known;
-  if (!config.SERVICE_IDENTITY_KEY || !config.SERVICE_TRUSTED_KEYS) {
+  if (!config.SERVICE_IDENTITY_KEY || !config.SERVICE_CALLER_KEYS) {
     throw new IdentityConfigError(
-      `${process} needs SERVICE_IDENTITY_KEY (its own Ed25519 private key) and SERVICE_TRUSTED_KEYS (every process's public key): ` +
+      `${process} needs SERVICE_IDENTITY_KEY (its own secret) and SERVICE_CALLER_KEYS (its keys for the processes it sends to): ` +
         '`npm start` generates both under .data/identity/; docs/messaging.md ("Signed callers") says how to provide them elsewhere.',
     );
   }
-  const identity = parseServiceIdentity(process, config.SERVICE_IDENTITY_KEY);
-  const trustedKeys = parseTrustedKeys(config.SERVICE_TRUSTED_KEYS);
+  const identity = parseServiceIdentity(process, config.SERVICE_IDENTITY_KEY, config.SERVICE_CALLER_KEYS);
+  const trustedKeys = trustedKeysOf(identity);
   const made = {
     signer: new CallerSigner(identity, config.CALLER_ASSERTION_TTL_MS),
     trustedKeys,
