@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { expect } from 'vitest';
 import { createTestDatabase, createTestRedisPrefix, TestIdentities, waitFor } from '@imagemart/testing';
-import { allowedSenders, type SigningProcess } from '@imagemart/contracts';
+import { allowedSenders, callerAccount, type SigningProcess } from '@imagemart/contracts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -165,7 +165,7 @@ export class Platform {
     const dataJson = JSON.stringify(data);
     // Signed on the processes' clock, which a test may have set behind the machine's (clock.ts).
     const now = Date.now() + this.clockOffsetMs();
-    const caller = (data as { caller?: { accountId?: string } } | null)?.caller?.accountId;
+    const caller = callerAccount(data);
     const assertion = TestIdentities.shared().signClaims(as, {
       aud: service,
       rid: id,

@@ -3,6 +3,7 @@ import { INSTANCE_HOST_QUEUE } from '../catalog/instances.jobs.js';
 import { EVENT_ROUTES, EventQueue, type DomainEventType } from '../events/domain-events.js';
 import { apiKeyGenerationKey } from '../permission/permission.patterns.js';
 import { QueueName, heartbeatKey } from './queues.js';
+import { eventProducer, PATTERN_SENDERS } from './callers.js';
 import { RpcService } from './services.js';
 
 /**
@@ -59,25 +60,15 @@ export interface RedisAclDefinition {
 }
 
 /**
- * The services each process calls over RPC. Each RPC service also calls itself: its container's
- * health check (`tools/healthcheck.ts`) pings it with the service's own credentials.
+ * The services a process calls over RPC: those with a pattern it may send (PATTERN_SENDERS, the
+ * one statement of who sends what). Each RPC service also calls itself: its container's health
+ * check (`tools/healthcheck.ts`) pings it with the service's own credentials.
  */
-const RPC_CALLS: Record<RedisAclProcess, readonly RpcService[]> = {
-  'storefront-api': [RpcService.permission, RpcService.catalog, RpcService.billing],
-  permission: [RpcService.catalog, RpcService.billing],
-  catalog: [RpcService.permission, RpcService.billing],
-  billing: [RpcService.catalog],
-  // The verify job asks whether a seller's signing key is still active.
-  'bundler-worker': [RpcService.permission],
-};
-
-/** The process whose outbox publishes each domain event: the event type's first word names its schema. */
-const OUTBOX_OWNER: Record<string, RedisAclProcess> = {
-  catalog: 'catalog',
-  permission: 'permission',
-  billing: 'billing',
-  bundling: 'bundler-worker',
-};
+function rpcCalls(process: RedisAclProcess): RpcService[] {
+  return Object.values(RpcService).filter((service) =>
+    Object.entries(PATTERN_SENDERS).some(([pattern, senders]) => pattern.startsWith(`${service}.`) && senders.includes(process)),
+  );
+}
 
 /**
  * The BullMQ queues each process uses besides the event queues its outbox relays to: the queues
@@ -95,14 +86,14 @@ const OWN_QUEUES: Record<RedisAclProcess, readonly string[]> = {
 /** The queues a process touches: its own, and every queue its outbox's events are routed to. */
 export function queuesOf(process: RedisAclProcess): string[] {
   const relayed = (Object.keys(EVENT_ROUTES) as DomainEventType[])
-    .filter((type) => OUTBOX_OWNER[type.split('.')[0] ?? ''] === process)
+    .filter((type) => eventProducer(type) === process)
     .flatMap((type) => EVENT_ROUTES[type]);
   return [...new Set([...OWN_QUEUES[process], ...relayed])].sort();
 }
 
 /** The callers a service answers: the processes that call it. */
 function callersOf(service: RpcService): RedisAclProcess[] {
-  return REDIS_ACL_PROCESSES.filter((p) => p === service || RPC_CALLS[p].includes(service));
+  return REDIS_ACL_PROCESSES.filter((p) => p === service || rpcCalls(p).includes(service));
 }
 
 const isRpcService = (process: RedisAclProcess): process is RpcService =>
@@ -150,7 +141,7 @@ export function redisAclDefinition(prefix: string, process: RedisAclProcess): Re
   const grants: RedisAclGrant[] = [];
 
   // RPC: requests onto the called services' streams, replies read from its own lists.
-  const calls = isRpcService(process) ? [...RPC_CALLS[process], process] : RPC_CALLS[process];
+  const calls = isRpcService(process) ? [...rpcCalls(process), process] : rpcCalls(process);
   if (calls.length > 0) {
     grants.push({
       purpose: `sends requests to ${calls.join(', ')}`,
