@@ -66,7 +66,9 @@ export interface RedisAclDefinition {
  */
 function rpcCalls(process: RedisAclProcess): RpcService[] {
   return Object.values(RpcService).filter((service) =>
-    Object.entries(PATTERN_SENDERS).some(([pattern, senders]) => pattern.startsWith(`${service}.`) && senders.includes(process)),
+    Object.entries(PATTERN_SENDERS).some(
+      ([pattern, senders]) => pattern.startsWith(`${service}.`) && senders.includes(process),
+    ),
   );
 }
 
@@ -163,7 +165,7 @@ export function redisAclDefinition(prefix: string, process: RedisAclProcess): Re
       commands: RPC_SERVER_COMMANDS,
     });
     grants.push({
-      purpose: 'remembers the request ids it acted on (the caller assertions\' replay guard, a script)',
+      purpose: "remembers the request ids it acted on (the caller assertions' replay guard, a script)",
       keys: [`%RW~${k(`rpc:seen:${process}:*`)}`],
       commands: ['+evalsha', '+eval', '+set', '+get'],
     });
